@@ -1,0 +1,188 @@
+//! Connections, pools and migrations for the four service databases.
+//!
+//! Each service owns its own database, chosen by a URL: an SQLite file by default, PostgreSQL when
+//! the URL says `postgres://`. The SQL is written once, in the dialect both understand.
+
+use anyhow::Context as _;
+use sqlx::{AnyPool, Executor, any::AnyPoolOptions, migrate::Migrator};
+use std::{path::Path, time::Duration};
+
+/// The four services, each with its own database and migrations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Service {
+    Orders,
+    Payments,
+    Inventory,
+    Notifications,
+}
+
+impl Service {
+    pub const ALL: [Service; 4] = [
+        Service::Orders,
+        Service::Payments,
+        Service::Inventory,
+        Service::Notifications,
+    ];
+
+    pub const fn name(self) -> &'static str {
+        match self {
+            Service::Orders => "orders",
+            Service::Payments => "payments",
+            Service::Inventory => "inventory",
+            Service::Notifications => "notifications",
+        }
+    }
+
+    /// The environment variable that overrides this service's database URL.
+    pub const fn url_env(self) -> &'static str {
+        match self {
+            Service::Orders => "ORDERS_DATABASE_URL",
+            Service::Payments => "PAYMENTS_DATABASE_URL",
+            Service::Inventory => "INVENTORY_DATABASE_URL",
+            Service::Notifications => "NOTIFICATIONS_DATABASE_URL",
+        }
+    }
+
+    /// The default URL: an SQLite file named after the service under `data_dir`.
+    pub fn default_url(self, data_dir: &Path) -> String {
+        format!(
+            "sqlite://{}?mode=rwc",
+            data_dir.join(format!("{}.db", self.name())).display()
+        )
+    }
+
+    fn migrator(self) -> Migrator {
+        // Versions differ per service (1xx, 2xx, …) so that services sharing one PostgreSQL
+        // database keep their migrations apart; each ignores the others' rows.
+        let mut migrator = match self {
+            Service::Orders => sqlx::migrate!("./migrations/orders"),
+            Service::Payments => sqlx::migrate!("./migrations/payments"),
+            Service::Inventory => sqlx::migrate!("./migrations/inventory"),
+            Service::Notifications => sqlx::migrate!("./migrations/notifications"),
+        };
+        migrator.set_ignore_missing(true);
+        migrator
+    }
+}
+
+/// How to reach one service's database.
+#[derive(Debug, Clone)]
+pub struct DbConfig {
+    pub url: String,
+    /// Most connections the pool opens. SQLite has one writer at a time, so more than one
+    /// connection to a file only adds lock waits; PostgreSQL benefits from a few.
+    pub max_connections: u32,
+}
+
+impl DbConfig {
+    pub fn new(url: impl Into<String>) -> Self {
+        let url = url.into();
+        let max_connections = if is_sqlite(&url) { 1 } else { 8 };
+        Self {
+            url,
+            max_connections,
+        }
+    }
+}
+
+pub fn is_sqlite(url: &str) -> bool {
+    url.starts_with("sqlite:")
+}
+
+/// Opens the pool and brings the schema up to date.
+pub async fn open(service: Service, config: &DbConfig) -> anyhow::Result<AnyPool> {
+    sqlx::any::install_default_drivers();
+    if let Some(path) = sqlite_path(&config.url) {
+        if let Some(dir) = Path::new(path)
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+        {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("creating the data directory {}", dir.display()))?;
+        }
+    }
+    let pool = AnyPoolOptions::new()
+        .max_connections(config.max_connections.max(1))
+        .acquire_timeout(Duration::from_secs(10))
+        .after_connect(|conn, _meta| {
+            Box::pin(async move {
+                if conn.backend_name().eq_ignore_ascii_case("sqlite") {
+                    // WAL lets readers (`saga status`) run beside the worker; NORMAL sync is
+                    // durable across process crashes, which is what a worker restart needs.
+                    conn.execute(
+                        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                         PRAGMA busy_timeout = 5000;",
+                    )
+                    .await?;
+                }
+                Ok(())
+            })
+        })
+        .connect(&config.url)
+        .await
+        .with_context(|| {
+            format!(
+                "connecting to the {} database at {}",
+                service.name(),
+                redact(&config.url)
+            )
+        })?;
+    service
+        .migrator()
+        .run(&pool)
+        .await
+        .with_context(|| format!("migrating the {} database", service.name()))?;
+    Ok(pool)
+}
+
+fn sqlite_path(url: &str) -> Option<&str> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next()?;
+    (!path.is_empty() && path != ":memory:").then_some(path)
+}
+
+/// The URL without its password, for messages and logs.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// The current time as the stores write it: RFC 3339, UTC, seconds.
+pub fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_passwords_only() {
+        assert_eq!(
+            redact("postgres://saga:secret@db:5432/orders"),
+            "postgres://saga:***@db:5432/orders"
+        );
+        assert_eq!(redact("postgres://db/orders"), "postgres://db/orders");
+        assert_eq!(redact("sqlite://data/orders.db"), "sqlite://data/orders.db");
+    }
+
+    #[test]
+    fn finds_the_sqlite_file() {
+        assert_eq!(
+            sqlite_path("sqlite://data/o.db?mode=rwc"),
+            Some("data/o.db")
+        );
+        assert_eq!(sqlite_path("sqlite::memory:"), None);
+        assert_eq!(sqlite_path("postgres://x"), None);
+    }
+}

@@ -1,0 +1,273 @@
+//! The inventory service: stock per item, reservations and releases.
+//!
+//! Stock never goes negative: a reservation takes stock with a conditional update
+//! (`available >= qty`), which the database applies atomically, so concurrent sagas can never
+//! oversell. Items are taken in item id order so that concurrent transactions on PostgreSQL lock
+//! rows in one order and cannot deadlock.
+
+use crate::{StepError, db::now};
+use saga_protos::{
+    Inventory, Order,
+    ids::{TransactionType, transaction_id},
+};
+use serde::Serialize;
+use sqlx::{AnyPool, Row};
+use std::collections::BTreeMap;
+
+/// The error type of a failed reservation.
+pub const ERR_RESERVE_INVENTORY: &str = "ErrReserveInventory";
+
+#[derive(Debug, Clone)]
+pub struct InventoryStore {
+    pool: AnyPool,
+    default_stock: i64,
+}
+
+/// A reservation or a release, with its lines.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct InventoryRecord {
+    pub transaction_id: String,
+    pub order_id: String,
+    pub transaction_type: String,
+    pub transaction_date: String,
+    pub items: Vec<InventoryLine>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct InventoryLine {
+    pub item_id: String,
+    pub qty: i64,
+}
+
+impl InventoryStore {
+    /// `default_stock` is the stock of an item the first time any order names it.
+    pub fn new(pool: AnyPool, default_stock: i64) -> Self {
+        Self {
+            pool,
+            default_stock,
+        }
+    }
+
+    /// `ReserveInventory`: takes every item of the order out of stock, all or nothing.
+    ///
+    /// Fails with `ErrReserveInventory` (nothing written) when any item is short.
+    pub async fn reserve(&self, order: &Order) -> Result<Order, StepError> {
+        let id = transaction_id(&order.order_id, TransactionType::Reserve);
+        let date = now();
+        let mut tx = self.pool.begin().await?;
+        let claimed = sqlx::query(
+            "INSERT INTO inventory_transactions (transaction_id, order_id, transaction_type, \
+             transaction_date) VALUES ($1, $2, $3, $4) ON CONFLICT (transaction_id) DO NOTHING",
+        )
+        .bind(&id)
+        .bind(&order.order_id)
+        .bind(TransactionType::Reserve.as_str())
+        .bind(&date)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if claimed == 0 {
+            // Reserved by an earlier attempt: report it, change nothing.
+            tx.rollback().await?;
+            return Ok(self.with_record(order, &id).await?);
+        }
+        for (item_id, qty) in units_by_item(order) {
+            sqlx::query(
+                "INSERT INTO stock (item_id, available) VALUES ($1, $2) \
+                 ON CONFLICT (item_id) DO NOTHING",
+            )
+            .bind(item_id)
+            .bind(self.default_stock)
+            .execute(&mut *tx)
+            .await?;
+            let taken = sqlx::query(
+                "UPDATE stock SET available = available - $2 \
+                 WHERE item_id = $1 AND available >= $2",
+            )
+            .bind(item_id)
+            .bind(qty)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if taken == 0 {
+                let available: i64 =
+                    sqlx::query_scalar("SELECT available FROM stock WHERE item_id = $1")
+                        .bind(item_id)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                tx.rollback().await?;
+                return Err(StepError::business(
+                    ERR_RESERVE_INVENTORY,
+                    format!(
+                        "insufficient stock for item {item_id}: {qty} wanted, {available} available"
+                    ),
+                ));
+            }
+            sqlx::query(
+                "INSERT INTO inventory_lines (transaction_id, item_id, qty) VALUES ($1, $2, $3)",
+            )
+            .bind(&id)
+            .bind(item_id)
+            .bind(qty)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(Order {
+            inventory: Some(inventory(order, &id, &date, TransactionType::Reserve)),
+            ..order.clone()
+        })
+    }
+
+    /// `ReleaseInventory`: the compensation of `ReserveInventory`, gives back exactly what the
+    /// order's reservation took. Nothing reserved, nothing released; a repeat changes nothing.
+    pub async fn release(&self, order: &Order) -> Result<Order, StepError> {
+        let reserve_id = transaction_id(&order.order_id, TransactionType::Reserve);
+        let release_id = transaction_id(&order.order_id, TransactionType::Release);
+        let date = now();
+        let mut tx = self.pool.begin().await?;
+        let claimed = sqlx::query(
+            "INSERT INTO inventory_transactions (transaction_id, order_id, transaction_type, \
+             transaction_date) SELECT $1, order_id, $2, $3 FROM inventory_transactions \
+             WHERE transaction_id = $4 ON CONFLICT (transaction_id) DO NOTHING",
+        )
+        .bind(&release_id)
+        .bind(TransactionType::Release.as_str())
+        .bind(&date)
+        .bind(&reserve_id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if claimed == 0 {
+            tx.rollback().await?;
+            return Ok(self.with_record(order, &release_id).await?);
+        }
+        sqlx::query(
+            "INSERT INTO inventory_lines (transaction_id, item_id, qty) \
+             SELECT $1, item_id, qty FROM inventory_lines WHERE transaction_id = $2",
+        )
+        .bind(&release_id)
+        .bind(&reserve_id)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE stock SET available = available + (SELECT l.qty FROM inventory_lines l \
+             WHERE l.transaction_id = $1 AND l.item_id = stock.item_id) \
+             WHERE item_id IN (SELECT item_id FROM inventory_lines WHERE transaction_id = $1)",
+        )
+        .bind(&reserve_id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Order {
+            inventory: Some(inventory(
+                order,
+                &release_id,
+                &date,
+                TransactionType::Release,
+            )),
+            ..order.clone()
+        })
+    }
+
+    /// The order with `inventory` set from the stored transaction `id`, if there is one.
+    async fn with_record(&self, order: &Order, id: &str) -> Result<Order, sqlx::Error> {
+        let row = sqlx::query(
+            "SELECT transaction_type, transaction_date FROM inventory_transactions \
+             WHERE transaction_id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        let inventory = match row {
+            Some(r) => {
+                let kind: String = r.try_get(0)?;
+                let date: String = r.try_get(1)?;
+                let kind = if kind == TransactionType::Release.as_str() {
+                    TransactionType::Release
+                } else {
+                    TransactionType::Reserve
+                };
+                Some(inventory(order, id, &date, kind))
+            }
+            None => order.inventory.clone(),
+        };
+        Ok(Order {
+            inventory,
+            ..order.clone()
+        })
+    }
+
+    /// The stock of an item, if any order has named it.
+    pub async fn available(&self, item_id: &str) -> Result<Option<i64>, sqlx::Error> {
+        sqlx::query_scalar("SELECT available FROM stock WHERE item_id = $1")
+            .bind(item_id)
+            .fetch_optional(&self.pool)
+            .await
+    }
+
+    /// Sets an item's stock (for demos and tests of limited stock).
+    pub async fn set_stock(&self, item_id: &str, available: i64) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO stock (item_id, available) VALUES ($1, $2) \
+             ON CONFLICT (item_id) DO UPDATE SET available = excluded.available",
+        )
+        .bind(item_id)
+        .bind(available)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Every reservation and release of an order, with its lines.
+    pub async fn for_order(&self, order_id: &str) -> Result<Vec<InventoryRecord>, sqlx::Error> {
+        let rows = sqlx::query(
+            "SELECT t.transaction_id, t.transaction_type, t.transaction_date, l.item_id, l.qty \
+             FROM inventory_transactions t \
+             LEFT JOIN inventory_lines l ON l.transaction_id = t.transaction_id \
+             WHERE t.order_id = $1 \
+             ORDER BY t.transaction_date, t.transaction_type DESC, l.item_id",
+        )
+        .bind(order_id)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut records: Vec<InventoryRecord> = Vec::new();
+        for r in rows {
+            let id: String = r.try_get(0)?;
+            if records.last().is_none_or(|last| last.transaction_id != id) {
+                records.push(InventoryRecord {
+                    transaction_id: id,
+                    order_id: order_id.to_owned(),
+                    transaction_type: r.try_get(1)?,
+                    transaction_date: r.try_get(2)?,
+                    items: Vec::new(),
+                });
+            }
+            let item_id: Option<String> = r.try_get(3)?;
+            let qty: Option<i64> = r.try_get(4)?;
+            if let (Some(item_id), Some(qty), Some(record)) = (item_id, qty, records.last_mut()) {
+                record.items.push(InventoryLine { item_id, qty });
+            }
+        }
+        Ok(records)
+    }
+}
+
+/// Units per item id, merged and in id order (the lock order).
+fn units_by_item(order: &Order) -> BTreeMap<&str, i64> {
+    let mut units = BTreeMap::new();
+    for item in &order.items {
+        *units.entry(item.item_id.as_str()).or_insert(0) += item.units();
+    }
+    units
+}
+
+fn inventory(order: &Order, id: &str, date: &str, kind: TransactionType) -> Inventory {
+    Inventory {
+        transaction_id: id.to_owned(),
+        transaction_date: date.to_owned(),
+        order_id: order.order_id.clone(),
+        items: order.items.clone(),
+        transaction_type: kind.as_str().to_owned(),
+    }
+}

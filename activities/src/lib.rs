@@ -1,0 +1,308 @@
+//! The saga's local transactions, one service per module, each with its own database.
+//!
+//! | service         | activities (forward / compensation)      | tables |
+//! |-----------------|------------------------------------------|--------|
+//! | [`orders`]        | `ProcessOrder` / `UpdateOrderStatus`     | `orders` |
+//! | [`payments`]      | `ProcessPayment` / `ProcessRefund`       | `payments` (ledger) |
+//! | [`inventory`]     | `ReserveInventory` / `ReleaseInventory`  | `stock`, `inventory_transactions`, `inventory_lines` |
+//! | [`notifications`] | `Notify`                                 | `notifications` (outbox) |
+//!
+//! Every activity validates its input, runs one local transaction keyed by a deterministic id
+//! (so a repeat changes nothing), and only then applies the design's failure injection by order
+//! id prefix. Each service's activities are a separate implementer, so a worker can run any
+//! subset of them.
+
+pub mod db;
+mod error;
+pub mod faults;
+pub mod inventory;
+pub mod notifications;
+pub mod orders;
+pub mod payments;
+
+pub use db::{DbConfig, Service};
+pub use error::StepError;
+pub use faults::Faults;
+
+use inventory::InventoryStore;
+use notifications::NotificationsStore;
+use orders::OrdersStore;
+use payments::PaymentsStore;
+use saga_protos::{Notification, Order, scenario::injected_failure, validate_order};
+use std::{future::Future, sync::Arc};
+use temporalio_macros::activities;
+use temporalio_sdk::activities::{ActivityContext, ActivityError};
+use tracing::Instrument as _;
+
+/// Runs one saga step: validation, faults, the local transaction, then failure injection.
+async fn step<Fut>(
+    ctx: &ActivityContext,
+    faults: &Faults,
+    order_id: &str,
+    transaction: impl FnOnce() -> Fut,
+) -> Result<Order, ActivityError>
+where
+    Fut: Future<Output = Result<Order, StepError>>,
+{
+    let info = ctx.info();
+    let activity = info.activity_type.as_str();
+    let attempt = info.attempt;
+    let span = tracing::info_span!(
+        "activity",
+        activity,
+        order_id,
+        workflow_id = info.workflow_id.as_deref().unwrap_or_default(),
+        attempt,
+    );
+    let outcome: Result<Order, StepError> = async {
+        faults.before(activity, attempt).await?;
+        let order = transaction().await?;
+        faults.after_commit(activity, attempt)?;
+        if let Some(kind) = injected_failure(activity, order_id) {
+            return Err(StepError::business(
+                kind,
+                format!("{activity} failed for order {order_id}"),
+            ));
+        }
+        Ok(order)
+    }
+    .instrument(span.clone())
+    .await;
+    let _entered = span.enter();
+    match outcome {
+        Ok(order) => {
+            tracing::info!("committed");
+            Ok(order)
+        }
+        Err(e) => {
+            match &e {
+                StepError::Transient(_) => tracing::warn!(error = %e, "will retry"),
+                _ => tracing::info!(error = %e, "failed"),
+            }
+            Err(e.into_activity_error())
+        }
+    }
+}
+
+fn checked(order: &Order) -> Result<(), ActivityError> {
+    validate_order(order).map_err(|e| StepError::from(e).into_activity_error())
+}
+
+/// `ProcessOrder` and its compensation `UpdateOrderStatus`.
+pub struct OrderActivities {
+    store: OrdersStore,
+    faults: Arc<Faults>,
+}
+
+#[activities]
+impl OrderActivities {
+    #[activity(name = "ProcessOrder")]
+    pub async fn process_order(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        order: Order,
+    ) -> Result<Order, ActivityError> {
+        checked(&order)?;
+        step(&ctx, &self.faults, &order.order_id, || {
+            self.store.process_order(&order)
+        })
+        .await
+    }
+
+    #[activity(name = "UpdateOrderStatus")]
+    pub async fn update_order_status(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        order: Order,
+    ) -> Result<Order, ActivityError> {
+        checked(&order)?;
+        step(&ctx, &self.faults, &order.order_id, || {
+            self.store.set_pending(&order)
+        })
+        .await
+    }
+}
+
+/// `ProcessPayment` and its compensation `ProcessRefund`.
+pub struct PaymentActivities {
+    store: PaymentsStore,
+    faults: Arc<Faults>,
+}
+
+#[activities]
+impl PaymentActivities {
+    #[activity(name = "ProcessPayment")]
+    pub async fn process_payment(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        order: Order,
+    ) -> Result<Order, ActivityError> {
+        checked(&order)?;
+        step(&ctx, &self.faults, &order.order_id, || {
+            self.store.process_payment(&order)
+        })
+        .await
+    }
+
+    #[activity(name = "ProcessRefund")]
+    pub async fn process_refund(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        order: Order,
+    ) -> Result<Order, ActivityError> {
+        checked(&order)?;
+        step(&ctx, &self.faults, &order.order_id, || {
+            self.store.process_refund(&order)
+        })
+        .await
+    }
+}
+
+/// `ReserveInventory` and its compensation `ReleaseInventory`.
+pub struct InventoryActivities {
+    store: InventoryStore,
+    faults: Arc<Faults>,
+}
+
+#[activities]
+impl InventoryActivities {
+    #[activity(name = "ReserveInventory")]
+    pub async fn reserve_inventory(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        order: Order,
+    ) -> Result<Order, ActivityError> {
+        checked(&order)?;
+        step(&ctx, &self.faults, &order.order_id, || {
+            self.store.reserve(&order)
+        })
+        .await
+    }
+
+    #[activity(name = "ReleaseInventory")]
+    pub async fn release_inventory(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        order: Order,
+    ) -> Result<Order, ActivityError> {
+        checked(&order)?;
+        step(&ctx, &self.faults, &order.order_id, || {
+            self.store.release(&order)
+        })
+        .await
+    }
+}
+
+/// `Notify`.
+pub struct NotificationActivities {
+    store: NotificationsStore,
+    faults: Arc<Faults>,
+}
+
+#[activities]
+impl NotificationActivities {
+    #[activity(name = "Notify")]
+    pub async fn notify(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        notification: Notification,
+    ) -> Result<(), ActivityError> {
+        if !matches!(notification.status.as_str(), "success" | "failed") {
+            return Err(StepError::Invalid(saga_protos::InvalidOrder {
+                field: "status".into(),
+                reason: format!("must be success or failed, got {:?}", notification.status),
+            })
+            .into_activity_error());
+        }
+        let order = Order {
+            order_id: notification.order_id.clone(),
+            ..Default::default()
+        };
+        step(&ctx, &self.faults, &notification.order_id, || async {
+            self.store.notify(&notification).await?;
+            Ok(order)
+        })
+        .await
+        .map(drop)
+    }
+}
+
+/// Where each service keeps its data and how the stores behave.
+#[derive(Debug, Clone)]
+pub struct StoresConfig {
+    pub orders: DbConfig,
+    pub payments: DbConfig,
+    pub inventory: DbConfig,
+    pub notifications: DbConfig,
+    /// The stock of an item the first time any order names it.
+    pub default_stock: i64,
+}
+
+impl StoresConfig {
+    pub fn db(&self, service: Service) -> &DbConfig {
+        match service {
+            Service::Orders => &self.orders,
+            Service::Payments => &self.payments,
+            Service::Inventory => &self.inventory,
+            Service::Notifications => &self.notifications,
+        }
+    }
+}
+
+/// The opened stores of the services a process runs; `None` for a service it does not run.
+#[derive(Debug, Clone, Default)]
+pub struct Stores {
+    pub orders: Option<OrdersStore>,
+    pub payments: Option<PaymentsStore>,
+    pub inventory: Option<InventoryStore>,
+    pub notifications: Option<NotificationsStore>,
+}
+
+impl Stores {
+    /// Opens (and migrates) the databases of `services`.
+    pub async fn open(config: &StoresConfig, services: &[Service]) -> anyhow::Result<Self> {
+        let mut stores = Self::default();
+        for &service in services {
+            let pool = db::open(service, config.db(service)).await?;
+            match service {
+                Service::Orders => stores.orders = Some(OrdersStore::new(pool)),
+                Service::Payments => stores.payments = Some(PaymentsStore::new(pool)),
+                Service::Inventory => {
+                    stores.inventory = Some(InventoryStore::new(pool, config.default_stock))
+                }
+                Service::Notifications => {
+                    stores.notifications = Some(NotificationsStore::new(pool))
+                }
+            }
+        }
+        Ok(stores)
+    }
+
+    pub fn order_activities(&self, faults: &Arc<Faults>) -> Option<OrderActivities> {
+        Some(OrderActivities {
+            store: self.orders.clone()?,
+            faults: faults.clone(),
+        })
+    }
+
+    pub fn payment_activities(&self, faults: &Arc<Faults>) -> Option<PaymentActivities> {
+        Some(PaymentActivities {
+            store: self.payments.clone()?,
+            faults: faults.clone(),
+        })
+    }
+
+    pub fn inventory_activities(&self, faults: &Arc<Faults>) -> Option<InventoryActivities> {
+        Some(InventoryActivities {
+            store: self.inventory.clone()?,
+            faults: faults.clone(),
+        })
+    }
+
+    pub fn notification_activities(&self, faults: &Arc<Faults>) -> Option<NotificationActivities> {
+        Some(NotificationActivities {
+            store: self.notifications.clone()?,
+            faults: faults.clone(),
+        })
+    }
+}

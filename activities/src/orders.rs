@@ -1,0 +1,103 @@
+//! The orders service: saves the order (`New`) and compensates it (`Pending`).
+
+use crate::{StepError, db::now};
+use saga_protos::{Order, STATUS_NEW, STATUS_PENDING};
+use serde::Serialize;
+use sqlx::{AnyPool, Row};
+
+#[derive(Debug, Clone)]
+pub struct OrdersStore {
+    pool: AnyPool,
+}
+
+/// An order as the orders database holds it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OrderRecord {
+    pub order_id: String,
+    pub customer_id: String,
+    pub order_date: String,
+    pub order_status: String,
+    pub total_cents: i64,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl OrdersStore {
+    pub fn new(pool: AnyPool) -> Self {
+        Self { pool }
+    }
+
+    /// `ProcessOrder`: saves the order with status `New`. A repeat finds the row and changes
+    /// nothing.
+    pub async fn process_order(&self, order: &Order) -> Result<Order, StepError> {
+        let now = now();
+        let document = serde_json::to_string(order).map_err(anyhow::Error::from)?;
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO orders (order_id, customer_id, order_date, order_status, total_cents, \
+             document, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7) \
+             ON CONFLICT (order_id) DO NOTHING",
+        )
+        .bind(&order.order_id)
+        .bind(&order.customer_id)
+        .bind(&order.order_date)
+        .bind(STATUS_NEW)
+        .bind(order.total_cents())
+        .bind(document)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        let status: String =
+            sqlx::query_scalar("SELECT order_status FROM orders WHERE order_id = $1")
+                .bind(&order.order_id)
+                .fetch_one(&mut *tx)
+                .await?;
+        tx.commit().await?;
+        Ok(Order {
+            order_status: Some(status),
+            ..order.clone()
+        })
+    }
+
+    /// `UpdateOrderStatus`: the compensation of `ProcessOrder`, sets the status to `Pending`.
+    ///
+    /// An order that was never saved has nothing to compensate; a repeat changes nothing.
+    pub async fn set_pending(&self, order: &Order) -> Result<Order, StepError> {
+        sqlx::query(
+            "UPDATE orders SET order_status = $2, updated_at = $3 \
+             WHERE order_id = $1 AND order_status <> $2",
+        )
+        .bind(&order.order_id)
+        .bind(STATUS_PENDING)
+        .bind(now())
+        .execute(&self.pool)
+        .await?;
+        let status = self.get(&order.order_id).await?.map(|r| r.order_status);
+        Ok(Order {
+            order_status: status,
+            ..order.clone()
+        })
+    }
+
+    pub async fn get(&self, order_id: &str) -> Result<Option<OrderRecord>, sqlx::Error> {
+        let row = sqlx::query(
+            "SELECT order_id, customer_id, order_date, order_status, total_cents, created_at, \
+             updated_at FROM orders WHERE order_id = $1",
+        )
+        .bind(order_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            Ok(OrderRecord {
+                order_id: r.try_get(0)?,
+                customer_id: r.try_get(1)?,
+                order_date: r.try_get(2)?,
+                order_status: r.try_get(3)?,
+                total_cents: r.try_get(4)?,
+                created_at: r.try_get(5)?,
+                updated_at: r.try_get(6)?,
+            })
+        })
+        .transpose()
+    }
+}

@@ -1,0 +1,47 @@
+//! The activity contracts: each activity's type name and its input and output types.
+//!
+//! The workflow schedules activities through these markers, so it needs neither the stores nor
+//! their drivers; the `activities` crate implements activities with the same names, and a test
+//! there holds the two sides together.
+
+use crate::{Notification, Order, scenario::activity};
+use temporalio_common::ActivityDefinition;
+
+macro_rules! contract {
+    ($(#[$doc:meta])* $marker:ident, $name:expr, $input:ty => $output:ty) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, Default)]
+        pub struct $marker;
+
+        impl ActivityDefinition for $marker {
+            type Input = $input;
+            type Output = $output;
+
+            fn name(&self) -> &str {
+                $name
+            }
+        }
+    };
+}
+
+contract!(
+    /// Saves the order with status `New`.
+    ProcessOrder, activity::PROCESS_ORDER, Order => Order);
+contract!(
+    /// Compensates `ProcessOrder`: sets the order's status to `Pending`.
+    UpdateOrderStatus, activity::UPDATE_ORDER_STATUS, Order => Order);
+contract!(
+    /// Records a Debit of the order total.
+    ProcessPayment, activity::PROCESS_PAYMENT, Order => Order);
+contract!(
+    /// Compensates `ProcessPayment`: records a Credit of the negated debit.
+    ProcessRefund, activity::PROCESS_REFUND, Order => Order);
+contract!(
+    /// Reserves every item of the order.
+    ReserveInventory, activity::RESERVE_INVENTORY, Order => Order);
+contract!(
+    /// Compensates `ReserveInventory`: gives back exactly what was reserved.
+    ReleaseInventory, activity::RELEASE_INVENTORY, Order => Order);
+contract!(
+    /// Publishes the saga's outcome to the notifications outbox.
+    Notify, activity::NOTIFY, Notification => ());

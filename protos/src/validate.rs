@@ -1,0 +1,292 @@
+//! Parsing and validating an order from untrusted input.
+//!
+//! The workflow runs this on its raw input before any activity is scheduled, so a bad order fails
+//! fast with a non-retryable error naming the field, and nothing is written anywhere. The
+//! activities run [`validate_order`] again, so a caller that skips the workflow cannot write a bad
+//! row either. Everything here is pure and deterministic: it is safe in workflow code.
+
+use crate::{Item, Order};
+
+/// Largest order document accepted, in bytes.
+pub const MAX_DOCUMENT_BYTES: usize = 256 * 1024;
+/// Most items one order may carry.
+pub const MAX_ITEMS: usize = 500;
+/// Longest id (order, customer, item) accepted, in bytes.
+pub const MAX_ID_LEN: usize = 128;
+/// Longest free text (description, date) accepted, in bytes.
+pub const MAX_TEXT_LEN: usize = 1024;
+/// Largest quantity of one item.
+pub const MAX_QTY: f64 = 1_000_000.0;
+/// Largest unit price, in currency units.
+pub const MAX_UNIT_PRICE: f64 = 1_000_000.0;
+
+/// Why an order was refused: the field (a JSON path such as `items[2].qty`) and the reason.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid order: {field}: {reason}")]
+pub struct InvalidOrder {
+    pub field: String,
+    pub reason: String,
+}
+
+impl InvalidOrder {
+    fn new(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Parses the JSON order document and validates it.
+pub fn parse_order(bytes: &[u8]) -> Result<Order, InvalidOrder> {
+    if bytes.len() > MAX_DOCUMENT_BYTES {
+        return Err(InvalidOrder::new(
+            "order",
+            format!(
+                "document is {} bytes, more than the {MAX_DOCUMENT_BYTES} allowed",
+                bytes.len()
+            ),
+        ));
+    }
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let order: Order = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        // serde reports a missing or unknown field on its parent; name the field itself.
+        let message = inner.to_string();
+        let field = field_named_in(&message)
+            .map(|name| join_path(&path, name))
+            .unwrap_or_else(|| {
+                if path == "." {
+                    "order".to_owned()
+                } else {
+                    path
+                }
+            });
+        InvalidOrder::new(field, strip_position(&message))
+    })?;
+    de.end()
+        .map_err(|e| InvalidOrder::new("order", strip_position(&e.to_string())))?;
+    validate_order(&order)?;
+    Ok(order)
+}
+
+/// Checks the business rules of an order that is already well-formed JSON.
+pub fn validate_order(order: &Order) -> Result<(), InvalidOrder> {
+    check_id("order_id", &order.order_id)?;
+    check_text("order_date", &order.order_date, true)?;
+    check_id("customer_id", &order.customer_id)?;
+    if order.items.is_empty() {
+        return Err(InvalidOrder::new(
+            "items",
+            "an order needs at least one item",
+        ));
+    }
+    if order.items.len() > MAX_ITEMS {
+        return Err(InvalidOrder::new(
+            "items",
+            format!(
+                "{} items, more than the {MAX_ITEMS} allowed",
+                order.items.len()
+            ),
+        ));
+    }
+    for (i, item) in order.items.iter().enumerate() {
+        check_item(i, item)?;
+    }
+    Ok(())
+}
+
+fn check_item(i: usize, item: &Item) -> Result<(), InvalidOrder> {
+    let field = |name: &str| format!("items[{i}].{name}");
+    check_id(&field("item_id"), &item.item_id)?;
+    check_text(&field("description"), &item.description, false)?;
+    let qty = item.qty;
+    if !qty.is_finite() || qty <= 0.0 || qty.fract() != 0.0 || qty > MAX_QTY {
+        return Err(InvalidOrder::new(
+            field("qty"),
+            format!("must be a whole number from 1 to {MAX_QTY}, got {qty}"),
+        ));
+    }
+    let price = item.unit_price;
+    if !price.is_finite() || price < 0.0 || price > MAX_UNIT_PRICE {
+        return Err(InvalidOrder::new(
+            field("unit_price"),
+            format!("must be a number from 0 to {MAX_UNIT_PRICE}, got {price}"),
+        ));
+    }
+    Ok(())
+}
+
+/// Ids become database keys, workflow ids and log fields: keep them short and printable.
+fn check_id(field: &str, value: &str) -> Result<(), InvalidOrder> {
+    if value.is_empty() {
+        return Err(InvalidOrder::new(field, "must not be empty"));
+    }
+    if value.len() > MAX_ID_LEN {
+        return Err(InvalidOrder::new(
+            field,
+            format!(
+                "is {} bytes, more than the {MAX_ID_LEN} allowed",
+                value.len()
+            ),
+        ));
+    }
+    if !value.chars().all(|c| c.is_ascii_graphic()) {
+        return Err(InvalidOrder::new(
+            field,
+            "must be printable ASCII without spaces (letters, digits, - _ . : and the like)",
+        ));
+    }
+    Ok(())
+}
+
+fn check_text(field: &str, value: &str, required: bool) -> Result<(), InvalidOrder> {
+    if required && value.trim().is_empty() {
+        return Err(InvalidOrder::new(field, "must not be empty"));
+    }
+    if value.len() > MAX_TEXT_LEN {
+        return Err(InvalidOrder::new(
+            field,
+            format!(
+                "is {} bytes, more than the {MAX_TEXT_LEN} allowed",
+                value.len()
+            ),
+        ));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(InvalidOrder::new(
+            field,
+            "must not contain control characters",
+        ));
+    }
+    Ok(())
+}
+
+/// The field a serde "missing field `x`" or "unknown field `x`" message names.
+fn field_named_in(message: &str) -> Option<&str> {
+    let rest = message
+        .strip_prefix("missing field `")
+        .or_else(|| message.strip_prefix("unknown field `"))?;
+    rest.split('`').next()
+}
+
+fn join_path(parent: &str, name: &str) -> String {
+    if parent == "." {
+        name.to_owned()
+    } else {
+        format!("{parent}.{name}")
+    }
+}
+
+/// serde_json appends " at line L column C": useful for files, noise in a one-line error.
+fn strip_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(i) => message[..i].to_owned(),
+        None => message.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"{"order_id":"47063fe3-56d9-4c51-b91f-71929834ce03",
+        "order_date":"2018-10-19T10:50:16+08:00","customer_id":"c-1",
+        "items":[{"item_id":"123","qty":1.0,"description":"Cart item 1","unit_price":19.99}]}"#;
+
+    fn refused(json: &str) -> InvalidOrder {
+        parse_order(json.as_bytes()).expect_err(json)
+    }
+
+    fn with(pointer: &str, value: serde_json::Value) -> String {
+        let mut doc: serde_json::Value = serde_json::from_str(GOOD).unwrap();
+        *doc.pointer_mut(pointer).unwrap() = value;
+        doc.to_string()
+    }
+
+    #[test]
+    fn accepts_the_reference_orders() {
+        for file in [
+            include_str!("../../testdata/scenario-1.json"),
+            include_str!("../../testdata/scenario-7.json"),
+        ] {
+            parse_order(file.as_bytes()).unwrap();
+        }
+        parse_order(GOOD.as_bytes()).unwrap();
+    }
+
+    #[test]
+    fn names_the_field_at_fault() {
+        use serde_json::json;
+        let cases = [
+            ("not json", "order".to_owned()),
+            ("[]", "order".to_owned()),
+            (&with("/order_id", json!(42)), "order_id".to_owned()),
+            (&with("/order_id", json!("")), "order_id".to_owned()),
+            (&with("/order_id", json!("a b")), "order_id".to_owned()),
+            (
+                &with("/order_id", json!("x".repeat(500))),
+                "order_id".to_owned(),
+            ),
+            (&with("/items", json!([])), "items".to_owned()),
+            (&with("/items/0/qty", json!(0)), "items[0].qty".to_owned()),
+            (&with("/items/0/qty", json!(-1)), "items[0].qty".to_owned()),
+            (&with("/items/0/qty", json!(1.5)), "items[0].qty".to_owned()),
+            (&with("/items/0/qty", json!("1")), "items[0].qty".to_owned()),
+            (
+                &with("/items/0/unit_price", json!(-0.01)),
+                "items[0].unit_price".to_owned(),
+            ),
+            (
+                &with("/items/0/unit_price", json!(1e300)),
+                "items[0].unit_price".to_owned(),
+            ),
+            (
+                &with("/items/0/description", json!("a\u{0}b")),
+                "items[0].description".to_owned(),
+            ),
+        ];
+        for (json, field) in cases {
+            assert_eq!(refused(json).field, field, "{json}");
+        }
+    }
+
+    #[test]
+    fn names_missing_and_unknown_fields() {
+        let e = refused(r#"{"order_date":"d","customer_id":"c","items":[]}"#);
+        assert_eq!(e.field, "order_id");
+        assert!(e.reason.contains("missing"), "{e}");
+        let e = refused(&GOOD.replace(r#""qty""#, r#""quantity""#));
+        assert_eq!(e.field, "items[0].quantity");
+        let e = refused(&GOOD.replace(r#""customer_id""#, r#""coupon":1,"customer_id""#));
+        assert_eq!(e.field, "coupon");
+    }
+
+    #[test]
+    fn refuses_trailing_data_and_huge_documents() {
+        assert_eq!(refused(&format!("{GOOD} {{}}")).field, "order");
+        let huge = with(
+            "/items/0/description",
+            serde_json::json!("x".repeat(MAX_DOCUMENT_BYTES)),
+        );
+        assert!(refused(&huge).reason.contains("bytes"));
+    }
+
+    #[test]
+    fn refuses_invalid_utf8() {
+        let mut bytes = GOOD.as_bytes().to_vec();
+        let at = GOOD.find("c-1").unwrap();
+        bytes[at] = 0xff;
+        assert!(parse_order(&bytes).is_err());
+    }
+
+    #[test]
+    fn error_reads_as_one_line() {
+        let e = refused(&with("/items/0/qty", serde_json::json!(0)));
+        assert_eq!(
+            e.to_string(),
+            "invalid order: items[0].qty: must be a whole number from 1 to 1000000, got 0"
+        );
+    }
+}

@@ -1,0 +1,44 @@
+//! Connecting to Temporal from the standard settings: `TEMPORAL_ADDRESS`, `TEMPORAL_NAMESPACE`,
+//! or a `temporal.toml` profile (`TEMPORAL_CONFIG_FILE`, `TEMPORAL_PROFILE`), as every Temporal
+//! SDK and the `temporal` CLI read them.
+
+use anyhow::Context as _;
+use std::time::Duration;
+use temporalio_client::{
+    Client, ClientOptions, Connection, ConnectionOptions, envconfig::LoadClientConfigProfileOptions,
+};
+
+/// The connection settings, before connecting.
+pub fn options() -> anyhow::Result<(ConnectionOptions, ClientOptions)> {
+    ClientOptions::load_from_config(LoadClientConfigProfileOptions::default()).map_err(|e| {
+        anyhow::anyhow!(
+            "reading the Temporal connection settings (TEMPORAL_ADDRESS, temporal.toml): {e}"
+        )
+    })
+}
+
+/// Connects once.
+pub async fn connect() -> anyhow::Result<Client> {
+    let (conn_opts, client_opts) = options()?;
+    let target = conn_opts.target.to_string();
+    let connection = Connection::connect(conn_opts)
+        .await
+        .with_context(|| format!("connecting to the Temporal server at {target}"))?;
+    Ok(Client::new(connection, client_opts)?)
+}
+
+/// Connects, retrying with backoff until the server answers: a worker may start before its
+/// server (docker compose, systemd), and should simply wait for it.
+pub async fn connect_with_retry() -> anyhow::Result<Client> {
+    let mut delay = Duration::from_millis(500);
+    loop {
+        match connect().await {
+            Ok(client) => return Ok(client),
+            Err(e) => {
+                tracing::warn!("{e:#}; retrying in {delay:?}");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(10));
+            }
+        }
+    }
+}

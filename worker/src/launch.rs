@@ -1,0 +1,83 @@
+//! Starting sagas and waiting for them, for the CLI, the benchmarks and the tests.
+
+use crate::{
+    config::{EXECUTION_TIMEOUT, WORKFLOW_TYPE},
+    history::{Closed, SagaHistory},
+};
+use anyhow::Context as _;
+use saga_protos::Order;
+use saga_workflows::OrderSaga;
+use temporalio_client::{
+    Client, WorkflowFetchHistoryOptions, WorkflowGetResultOptions, WorkflowStartOptions,
+};
+use temporalio_common::data_converters::{PayloadConverter, RawValue};
+
+/// The workflow id `saga start` gives an order's saga.
+pub fn workflow_id(order_id: &str) -> String {
+    format!("order-{order_id}")
+}
+
+/// A started saga.
+#[derive(Debug, Clone)]
+pub struct Started {
+    pub workflow_id: String,
+    pub run_id: String,
+}
+
+/// Starts an `OrderSaga` for `order` on `task_queue` under `workflow_id`.
+pub async fn start(
+    client: &Client,
+    task_queue: &str,
+    workflow_id: &str,
+    order: &Order,
+) -> anyhow::Result<Started> {
+    let input = RawValue::from_value(order, &PayloadConverter::serde_json());
+    let options = WorkflowStartOptions::new(task_queue, workflow_id)
+        .execution_timeout(EXECUTION_TIMEOUT)
+        .build();
+    let handle = client
+        .start_workflow(OrderSaga::run, input, options)
+        .await
+        .with_context(|| format!("starting {WORKFLOW_TYPE} {workflow_id}"))?;
+    Ok(Started {
+        workflow_id: workflow_id.to_owned(),
+        run_id: handle.run_id().unwrap_or_default().to_owned(),
+    })
+}
+
+/// Waits for the saga to close and reads its path and outcome from the history.
+pub async fn wait(client: &Client, started: &Started) -> anyhow::Result<SagaHistory> {
+    let handle = client.get_workflow_handle::<OrderSaga>(&started.workflow_id);
+    // The result itself is read from the history below; this only waits for the close event.
+    let _ = handle.get_result(WorkflowGetResultOptions::default()).await;
+    history(client, &started.workflow_id).await
+}
+
+/// The history of the latest run of `workflow_id`.
+pub async fn history(client: &Client, workflow_id: &str) -> anyhow::Result<SagaHistory> {
+    let events = client
+        .get_workflow_handle::<OrderSaga>(workflow_id)
+        .fetch_history(WorkflowFetchHistoryOptions::default())
+        .into_events()
+        .await
+        .with_context(|| format!("reading the history of {workflow_id}"))?;
+    Ok(SagaHistory::from_events(&events))
+}
+
+/// True when `history` is what the design's table says for the order id's scenario.
+pub fn matches_design(order_id: &str, history: &SagaHistory) -> bool {
+    let scenario = saga_protos::scenario::Scenario::for_order_id(order_id);
+    let closed_ok = match &history.closed {
+        Closed::Completed => scenario.completes,
+        Closed::Failed { failure_type, .. } => {
+            !scenario.completes && failure_type == saga_protos::scenario::SAGA_FAILED
+        }
+        _ => false,
+    };
+    closed_ok
+        && history
+            .path
+            .iter()
+            .map(String::as_str)
+            .eq(scenario.path.iter().copied())
+}

@@ -1,0 +1,10 @@
+//! The `saga` binary's library: configuration, the Temporal connection, the worker, and the
+//! client-side helpers (starting sagas, reading their history) that the commands and the
+//! integration tests share.
+
+pub mod config;
+pub mod connect;
+pub mod history;
+pub mod launch;
+pub mod run_worker;
+pub mod status;
