@@ -169,6 +169,23 @@ impl Scenario {
             .max_by_key(|s| s.prefix.len())
             .expect("the success scenario's empty prefix matches every id")
     }
+
+    /// A new order id that selects this scenario: its prefix, then the rest of a random UUID.
+    pub fn fresh_order_id(&self) -> String {
+        loop {
+            let uuid = uuid::Uuid::new_v4().to_string();
+            let id = format!("{}{}", self.prefix, &uuid[self.prefix.len()..]);
+            // A random tail can extend the prefix into another row's ("1" + "1…" is "11…").
+            if Scenario::for_order_id(&id) == self {
+                return id;
+            }
+        }
+    }
+
+    /// The scenario selected by exactly this prefix.
+    pub fn with_prefix(prefix: &str) -> Option<&'static Scenario> {
+        SCENARIOS.iter().find(|s| s.prefix == prefix)
+    }
 }
 
 #[cfg(test)]
@@ -179,6 +196,15 @@ mod tests {
     fn every_sample_id_selects_its_own_row() {
         for s in &SCENARIOS {
             assert_eq!(Scenario::for_order_id(s.sample_order_id), s);
+        }
+    }
+
+    #[test]
+    fn fresh_ids_select_their_scenario() {
+        for s in &SCENARIOS {
+            for _ in 0..50 {
+                assert_eq!(Scenario::for_order_id(&s.fresh_order_id()), s);
+            }
         }
     }
 

@@ -1,10 +1,7 @@
 //! The subcommands.
 
 use anyhow::Context as _;
-use saga_protos::{
-    Order, parse_order,
-    scenario::{SCENARIOS, Scenario},
-};
+use saga_protos::{Order, parse_order, scenario::SCENARIOS};
 use saga_worker::{
     connect,
     history::SagaHistory,
@@ -28,9 +25,16 @@ pub fn init_logging(json: bool, is_worker: bool) {
     }
 }
 
-pub async fn worker(task_queue: String) -> anyhow::Result<ExitCode> {
+pub async fn worker(
+    task_queue: String,
+    dispatch: saga_workflows::Dispatch,
+) -> anyhow::Result<ExitCode> {
     run_worker::run(WorkerSettings {
         task_queue,
+        saga: saga_workflows::SagaConfig {
+            dispatch,
+            ..Default::default()
+        },
         ..Default::default()
     })
     .await?;
@@ -102,7 +106,7 @@ pub async fn scenarios(task_queue: &str) -> anyhow::Result<ExitCode> {
     let runs = SCENARIOS.iter().map(|scenario| {
         let client = client.clone();
         let mut order = base.clone();
-        order.order_id = fresh_order_id(scenario);
+        order.order_id = scenario.fresh_order_id();
         async move {
             let workflow_id = launch::workflow_id(&order.order_id);
             let started = launch::start(&client, task_queue, &workflow_id, &order).await?;
@@ -137,18 +141,6 @@ pub async fn scenarios(task_queue: &str) -> anyhow::Result<ExitCode> {
     }
     println!("all {} scenarios took the design's path", results.len());
     Ok(ExitCode::SUCCESS)
-}
-
-/// A new order id that selects `scenario`: its prefix, then the rest of a random UUID.
-pub fn fresh_order_id(scenario: &Scenario) -> String {
-    let uuid = uuid::Uuid::new_v4().to_string();
-    let mut id = format!("{}{}", scenario.prefix, &uuid[scenario.prefix.len()..]);
-    // A random tail could extend the prefix into another scenario's ("1" + "1…" = "11…").
-    while Scenario::for_order_id(&id) != scenario {
-        let uuid = uuid::Uuid::new_v4().to_string();
-        id = format!("{}{}", scenario.prefix, &uuid[scenario.prefix.len()..]);
-    }
-    id
 }
 
 fn read_order_template() -> Order {

@@ -42,3 +42,20 @@ pub async fn connect_with_retry() -> anyhow::Result<Client> {
         }
     }
 }
+
+/// Connects to an explicit address (tests, tools that manage their own server).
+pub async fn connect_to(address: &str, namespace: &str) -> anyhow::Result<Client> {
+    let url = if address.contains("://") {
+        address.to_owned()
+    } else {
+        format!("http://{address}")
+    };
+    let options = ConnectionOptions::new(url.parse::<temporalio_client::Url>()?).build();
+    let connection = Connection::connect(options)
+        .await
+        .with_context(|| format!("connecting to the Temporal server at {address}"))?;
+    Ok(Client::new(
+        connection,
+        ClientOptions::new(namespace.to_owned()).build(),
+    )?)
+}

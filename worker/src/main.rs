@@ -31,6 +31,11 @@ enum Command {
         /// Task queue to poll.
         #[arg(long, env = "SAGA_TASK_QUEUE", default_value = saga_worker::config::DEFAULT_TASK_QUEUE)]
         task_queue: String,
+        /// How the workflow runs its steps: `remote` (regular activities, each visible in the
+        /// history) or `local` (local activities in this process, recorded as markers; fewer
+        /// server round trips). Change it only with no sagas in flight.
+        #[arg(long, env = "SAGA_DISPATCH", default_value = "remote")]
+        dispatch: saga_workflows::Dispatch,
     },
     /// Start an OrderSaga from an order JSON file ("-" reads standard input).
     Start {
@@ -69,7 +74,10 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     commands::init_logging(cli.log_json, matches!(cli.command, Command::Worker { .. }));
     let outcome = match cli.command {
-        Command::Worker { task_queue } => commands::worker(task_queue).await,
+        Command::Worker {
+            task_queue,
+            dispatch,
+        } => commands::worker(task_queue, dispatch).await,
         Command::Start {
             file,
             wait,

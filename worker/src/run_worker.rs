@@ -3,7 +3,7 @@
 use crate::{config, connect};
 use anyhow::Context as _;
 use saga_activities::{Faults, Service, Stores};
-use saga_workflows::OrderSaga;
+use saga_workflows::{OrderSaga, SagaConfig};
 use std::{sync::Arc, time::Duration};
 use temporalio_sdk::{Runtime, Worker, WorkerOptions};
 
@@ -13,6 +13,8 @@ pub struct WorkerSettings {
     pub task_queue: String,
     /// How long in-flight activities may take to finish after a shutdown signal.
     pub graceful_shutdown: Duration,
+    /// How the workflow dispatches its steps and to which queues.
+    pub saga: SagaConfig,
 }
 
 impl Default for WorkerSettings {
@@ -20,6 +22,7 @@ impl Default for WorkerSettings {
         Self {
             task_queue: config::DEFAULT_TASK_QUEUE.to_owned(),
             graceful_shutdown: Duration::from_secs(10),
+            saga: SagaConfig::default(),
         }
     }
 }
@@ -52,7 +55,10 @@ pub async fn run(settings: WorkerSettings) -> anyhow::Result<()> {
 
     let runtime =
         Runtime::from_current_tokio(Default::default()).context("starting the Temporal runtime")?;
-    let mut options = WorkerOptions::new(&settings.task_queue).register_workflow::<OrderSaga>()?;
+    let saga = settings.saga.clone();
+    tracing::info!(dispatch = ?saga.dispatch, routing = ?saga.routing, "saga dispatch");
+    let mut options = WorkerOptions::new(&settings.task_queue)
+        .register_workflow_with_factory(move || OrderSaga::with_config(saga.clone()))?;
     if let Some(a) = stores.order_activities(&faults) {
         options = options.register_activities(a);
     }

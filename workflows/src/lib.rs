@@ -9,8 +9,11 @@
 //! Everything here is deterministic: no clock, no randomness, no I/O. The side effects live in the
 //! activities, which this crate knows only by their contracts in [`saga_protos::contracts`].
 
+mod config;
 mod options;
 mod saga;
 
-pub use options::{activity_options, retry_policy};
+pub use config::{Dispatch, Routing, SagaConfig};
+
+pub use options::{activity_options, local_activity_options, retry_policy};
 pub use saga::{OrderSaga, SagaState, Step};

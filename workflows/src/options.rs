@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 use temporalio_common::RetryPolicy;
-use temporalio_sdk::{ActivityOptions, WorkflowCancellationToken};
+use temporalio_sdk::{ActivityOptions, LocalActivityOptions, WorkflowCancellationToken};
 
 /// Each attempt of an activity must finish within this.
 pub const START_TO_CLOSE: Duration = Duration::from_secs(10);
@@ -23,10 +23,22 @@ pub fn retry_policy() -> RetryPolicy {
 /// Each step gets a cancellation token of its own, detached from the workflow's: a local
 /// transaction that has started is allowed to finish, so the saga always knows what it must
 /// compensate. The workflow checks for cancellation between steps instead.
-pub fn activity_options(summary: String) -> ActivityOptions {
-    ActivityOptions::with_start_to_close_timeout(START_TO_CLOSE)
+pub fn activity_options(summary: String, task_queue: Option<String>) -> ActivityOptions {
+    let mut options = ActivityOptions::with_start_to_close_timeout(START_TO_CLOSE)
         .retry_policy(retry_policy())
         .cancellation_token(WorkflowCancellationToken::new())
         .summary(summary)
-        .build()
+        .build();
+    options.task_queue = task_queue;
+    options
+}
+
+/// The same timeouts, retries and detached cancellation for a step run as a local activity.
+pub fn local_activity_options(summary: String) -> LocalActivityOptions {
+    let mut options = LocalActivityOptions::default();
+    options.start_to_close_timeout = Some(START_TO_CLOSE);
+    options.retry_policy = retry_policy();
+    options.cancellation_token = Some(WorkflowCancellationToken::new());
+    options.summary = Some(summary);
+    options
 }

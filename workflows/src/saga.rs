@@ -1,4 +1,7 @@
-use crate::options::activity_options;
+use crate::{
+    config::{Dispatch, SagaConfig},
+    options::{activity_options, local_activity_options},
+};
 use saga_protos::{
     Notification, Order,
     contracts::{
@@ -64,7 +67,18 @@ pub struct SagaState {
 #[workflow]
 #[derive(Default)]
 pub struct OrderSaga {
+    config: SagaConfig,
     state: SagaState,
+}
+
+impl OrderSaga {
+    /// An instance that dispatches its steps as `config` says (see [`SagaConfig`]).
+    pub fn with_config(config: SagaConfig) -> Self {
+        Self {
+            config,
+            state: SagaState::default(),
+        }
+    }
 }
 
 #[workflow_methods]
@@ -178,16 +192,26 @@ async fn run_compensation(
 async fn call<A>(
     ctx: &WorkflowContext<OrderSaga>,
     activity: A,
-    order: Order,
+    input: A::Input,
     summary: String,
-) -> Result<Order, ActivityExecutionError>
+) -> Result<A::Output, ActivityExecutionError>
 where
-    A: ActivityDefinition<Input = Order, Output = Order>,
+    A: ActivityDefinition,
 {
     let name = activity.name().to_owned();
+    let (dispatch, task_queue) =
+        ctx.state(|w| (w.config.dispatch, w.config.routing.queue_of(&name)));
     progress(ctx, |s| s.current = Some(name));
-    ctx.execute_activity(activity, order, activity_options(summary))
-        .await
+    match dispatch {
+        Dispatch::Remote => {
+            ctx.execute_activity(activity, input, activity_options(summary, task_queue))
+                .await
+        }
+        Dispatch::Local => {
+            ctx.execute_local_activity(activity, input, local_activity_options(summary))
+                .await
+        }
+    }
 }
 
 /// Runs the compensations of `done` in reverse and returns the order they leave.
@@ -242,13 +266,8 @@ async fn notify(
         status: status.into(),
         error,
     };
-    progress(ctx, |s| s.current = Some(Notify.name().to_owned()));
-    ctx.execute_activity(
-        Notify,
-        notification,
-        activity_options(format!("order {}: {status}", order.order_id)),
-    )
-    .await
+    let summary = format!("order {}: {status}", order.order_id);
+    call(ctx, Notify, notification, summary).await
 }
 
 /// Records progress for the `state` query.
