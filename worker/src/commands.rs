@@ -41,17 +41,29 @@ pub async fn worker(
     Ok(ExitCode::SUCCESS)
 }
 
+/// Reads and validates the order document; every failure is one line naming the file and the
+/// problem (the field, for a document that parses but breaks a rule).
 fn read_order(file: &Path) -> anyhow::Result<Order> {
-    let bytes = if file.as_os_str() == "-" {
+    let (name, bytes) = if file.as_os_str() == "-" {
         let mut buf = Vec::new();
         std::io::stdin()
             .read_to_end(&mut buf)
-            .context("reading the order from standard input")?;
-        buf
+            .context("cannot read the order from standard input")?;
+        ("standard input".to_owned(), buf)
     } else {
-        std::fs::read(file).with_context(|| format!("reading {}", file.display()))?
+        let name = file.display().to_string();
+        let bytes = std::fs::read(file).with_context(|| format!("cannot read {name}"))?;
+        (name, bytes)
     };
-    parse_order(&bytes).with_context(|| format!("{} is not a valid order", file.display()))
+    parse_order(&bytes).with_context(|| format!("{name} is not a valid order"))
+}
+
+/// Connects for a one-shot command, with a hint for the commonest failure: no server running.
+async fn client() -> anyhow::Result<temporalio_client::Client> {
+    connect::connect().await.context(
+        "no Temporal server answered (start one with `make demo` or `temporal server start-dev`, \
+         or point TEMPORAL_ADDRESS at yours)",
+    )
 }
 
 /// The Web UI page of a workflow.
@@ -71,7 +83,7 @@ pub async fn start(
     task_queue: &str,
 ) -> anyhow::Result<ExitCode> {
     let order = read_order(file)?;
-    let client = connect::connect().await?;
+    let client = client().await?;
     let workflow_id = workflow_id.unwrap_or_else(|| launch::workflow_id(&order.order_id));
     let started = launch::start(&client, task_queue, &workflow_id, &order).await?;
     println!("started {} (run {})", started.workflow_id, started.run_id);
@@ -79,8 +91,7 @@ pub async fn start(
     if !wait {
         return Ok(ExitCode::SUCCESS);
     }
-    eprintln!("waiting for the saga to finish…");
-    let history = launch::wait(&client, &started).await?;
+    let history = follow(&client, &started).await?;
     print_outcome(&history);
     let expected = launch::matches_design(&order.order_id, &history);
     Ok(
@@ -92,6 +103,27 @@ pub async fn start(
     )
 }
 
+/// Polls the history until the saga closes, printing each step on standard error as the
+/// workflow schedules it, so a long compensation chain is visible while it runs.
+async fn follow(
+    client: &temporalio_client::Client,
+    started: &launch::Started,
+) -> anyhow::Result<SagaHistory> {
+    eprintln!("waiting for the saga to finish (steps as the workflow schedules them):");
+    let mut shown = 0;
+    loop {
+        let history = launch::history(client, &started.workflow_id).await?;
+        for (i, step) in history.path.iter().enumerate().skip(shown) {
+            eprintln!("  {:>2}. {step}", i + 1);
+        }
+        shown = history.path.len();
+        if history.closed != saga_worker::history::Closed::Running {
+            return Ok(history);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+}
+
 fn print_outcome(history: &SagaHistory) {
     println!("outcome: {}", history.closed.label());
     if let saga_worker::history::Closed::Failed { message, .. } = &history.closed {
@@ -101,7 +133,7 @@ fn print_outcome(history: &SagaHistory) {
 }
 
 pub async fn scenarios(task_queue: &str) -> anyhow::Result<ExitCode> {
-    let client = connect::connect().await?;
+    let client = client().await?;
     let base = read_order_template();
     let runs = SCENARIOS.iter().map(|scenario| {
         let client = client.clone();
@@ -116,31 +148,82 @@ pub async fn scenarios(task_queue: &str) -> anyhow::Result<ExitCode> {
     });
     eprintln!("running {} scenarios…", SCENARIOS.len());
     let results = futures_util::future::try_join_all(runs).await?;
-    let mut mismatches = 0;
-    println!(
-        "{:<3} {:<30} {:<38} {:<20} {:<5} path",
-        "#", "scenario", "order id", "final status", "ok"
+    let rows: Vec<[String; 6]> = results
+        .iter()
+        .enumerate()
+        .map(|(i, (scenario, order_id, started, history))| {
+            let ok = launch::matches_design(order_id, history);
+            [
+                format!("{}{}", i + 1, if ok { "" } else { " ✗" }),
+                scenario.name.to_owned(),
+                order_id.clone(),
+                history.path.join(" → "),
+                history.closed.label(),
+                ui_link(&started.workflow_id, &started.run_id),
+            ]
+        })
+        .collect();
+    let mismatches = results
+        .iter()
+        .filter(|(_, order_id, _, history)| !launch::matches_design(order_id, history))
+        .count();
+    print!(
+        "{}",
+        table(
+            [
+                "#",
+                "scenario",
+                "order id",
+                "path taken",
+                "final status",
+                "web ui"
+            ],
+            &rows
+        )
     );
-    for (i, (scenario, order_id, started, history)) in results.iter().enumerate() {
-        let ok = launch::matches_design(order_id, history);
-        mismatches += usize::from(!ok);
-        println!(
-            "{:<3} {:<30} {:<38} {:<20} {:<5} {}",
-            i + 1,
-            scenario.name,
-            order_id,
-            history.closed.label(),
-            if ok { "yes" } else { "NO" },
-            history.path.join(" → ")
-        );
-        println!("    {}", ui_link(&started.workflow_id, &started.run_id));
-    }
     if mismatches > 0 {
         eprintln!("{mismatches} saga(s) took a path the design does not allow");
         return Ok(ExitCode::FAILURE);
     }
     println!("all {} scenarios took the design's path", results.len());
     Ok(ExitCode::SUCCESS)
+}
+
+/// Left-aligned columns as wide as their widest cell (counted in characters: the path's arrows
+/// are one column each), separated by two spaces.
+fn table<const N: usize>(header: [&str; N], rows: &[[String; N]]) -> String {
+    use std::fmt::Write as _;
+    let mut widths = header.map(|h| h.chars().count());
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let mut line = |cells: Vec<&str>| {
+        let mut text = String::new();
+        for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
+            if i + 1 == N {
+                text.push_str(cell);
+            } else {
+                let pad = w - cell.chars().count();
+                let _ = write!(text, "{cell}{:pad$}  ", "");
+            }
+        }
+        let _ = writeln!(out, "{}", text.trim_end());
+    };
+    line(header.to_vec());
+    line(
+        widths
+            .map(|w| "─".repeat(w))
+            .iter()
+            .map(String::as_str)
+            .collect(),
+    );
+    for row in rows {
+        line(row.iter().map(String::as_str).collect());
+    }
+    out
 }
 
 fn read_order_template() -> Order {

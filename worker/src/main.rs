@@ -11,7 +11,18 @@ use std::{path::PathBuf, process::ExitCode};
 /// (default localhost:7233), TEMPORAL_NAMESPACE (default "default"), or a temporal.toml profile.
 /// Each service keeps its data under SAGA_DATA_DIR (default ./data).
 #[derive(Debug, Parser)]
-#[command(name = "saga", version, propagate_version = true)]
+#[command(
+    name = "saga",
+    version,
+    propagate_version = true,
+    after_help = "Examples:
+  saga worker                                    run the worker (retries until the server answers)
+  saga start --wait testdata/scenario-5.json     start a saga, follow it, print outcome and path
+  saga scenarios                                 run the seven reference scenarios, print a table
+  saga status 3b7dc768-6f32-495d-a140-3d330c246f50 --json
+
+Web UI links use SAGA_UI_URL (default http://localhost:8233)."
+)]
 struct Cli {
     /// Log as JSON lines instead of human-readable text (also SAGA_LOG_FORMAT=json).
     #[arg(long, global = true)]
@@ -38,10 +49,19 @@ enum Command {
         dispatch: saga_workflows::Dispatch,
     },
     /// Start an OrderSaga from an order JSON file ("-" reads standard input).
+    ///
+    /// The order is validated first: a missing field or a bad value is reported here, naming the
+    /// field, and nothing is started. Prints the workflow id and its Web UI link.
+    #[command(after_help = "Examples:
+  saga start testdata/scenario-7.json
+  saga start --wait testdata/scenario-5.json
+  cat order.json | saga start --workflow-id my-order -")]
     Start {
-        /// The order document (see testdata/ for examples).
+        /// The order document, or "-" for standard input (see testdata/ for examples).
+        #[arg(value_name = "FILE|-")]
         file: PathBuf,
-        /// Wait for the saga to finish and print its outcome and path.
+        /// Follow the saga: print each step as it is scheduled, then the outcome and the path.
+        /// Exits non-zero when a failed saga's path is not the design's.
         #[arg(long)]
         wait: bool,
         /// Workflow id (default: order-<order_id>).

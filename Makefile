@@ -1,0 +1,33 @@
+# The two commands of the README: `make demo` and `make test`.
+.PHONY: demo test ci setup build lint fmt clippy clean-data
+
+export DEMO_PORT ?= 7233
+export DEMO_UI_PORT
+
+setup:
+	scripts/setup.sh
+
+build:
+	scripts/setup.sh --no-browser
+	cargo build --release
+
+# Dev server + Web UI + worker + the seven scenarios; runs until Ctrl-C.
+demo: build
+	scripts/demo.sh
+
+# Every test starts its own dev server and workers on free ports: nothing to start by hand.
+test: setup lint
+	cargo test --workspace
+
+lint: fmt clippy
+
+fmt:
+	cargo fmt --all --check
+
+clippy:
+	cargo clippy --workspace --all-targets -- -D warnings
+
+ci: test
+
+clean-data:
+	rm -rf data

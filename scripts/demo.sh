@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# `make demo`: a Temporal dev server (Web UI, state persisted under the data directory), one
+# `saga worker`, and the seven reference scenarios run against them. Server and worker keep
+# running until Ctrl-C, so the sagas can be read in the Web UI; then both are stopped.
+#
+# DEMO_PORT (default 7233) and DEMO_UI_PORT (default DEMO_PORT + 1000) move the server;
+# SAGA_DATA_DIR (default ./data) holds the service databases, temporal.db and the logs.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+port="${DEMO_PORT:-7233}"
+ui_port="${DEMO_UI_PORT:-$((port + 1000))}"
+data="${SAGA_DATA_DIR:-data}"
+saga=target/release/saga
+mkdir -p "$data/logs"
+server_log="$data/logs/temporal.log"
+worker_log="$data/logs/worker.log"
+
+in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+for p in "$port" "$ui_port"; do
+    if in_use "$p"; then
+        echo "demo: port $p is already in use (another Temporal server?)." >&2
+        echo "demo: stop it, or pick free ports: make demo DEMO_PORT=7300 (UI on DEMO_PORT+1000)" >&2
+        exit 1
+    fi
+done
+
+server_pid=
+worker_pid=
+stop() {
+    trap - INT TERM EXIT
+    echo
+    if [ -n "$worker_pid" ] && kill -0 "$worker_pid" 2>/dev/null; then
+        echo "demo: stopping the worker (pid $worker_pid)…"
+        kill -TERM "$worker_pid" 2>/dev/null || true
+        wait "$worker_pid" 2>/dev/null || true
+    fi
+    if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
+        echo "demo: stopping the Temporal server (pid $server_pid)…"
+        kill -TERM "$server_pid" 2>/dev/null || true
+        wait "$server_pid" 2>/dev/null || true
+    fi
+    echo "demo: stopped. Data stays in $data/ (delete it to start afresh)."
+}
+trap stop EXIT
+trap 'exit 130' INT TERM
+
+echo "demo: starting the Temporal dev server on 127.0.0.1:$port (Web UI http://localhost:$ui_port)"
+temporal server start-dev \
+    --ip 127.0.0.1 --port "$port" --ui-port "$ui_port" \
+    --db-filename "$data/temporal.db" \
+    --search-attribute OrderId=Keyword --search-attribute SagaOutcome=Keyword \
+    --log-level warn >"$server_log" 2>&1 &
+server_pid=$!
+
+address="127.0.0.1:$port"
+for _ in $(seq 1 150); do
+    if temporal operator namespace describe --namespace default --address "$address" >/dev/null 2>&1; then
+        break
+    fi
+    if ! kill -0 "$server_pid" 2>/dev/null; then
+        echo "demo: the Temporal server exited; its log ($server_log):" >&2
+        tail -n 20 "$server_log" >&2
+        exit 1
+    fi
+    sleep 0.2
+done
+if ! temporal operator namespace describe --namespace default --address "$address" >/dev/null 2>&1; then
+    echo "demo: the Temporal server did not become ready in 30 s; see $server_log" >&2
+    exit 1
+fi
+
+export TEMPORAL_ADDRESS="$address" TEMPORAL_NAMESPACE=default SAGA_DATA_DIR="$data"
+export SAGA_UI_URL="http://localhost:$ui_port"
+echo "demo: starting the worker ($saga worker)"
+"$saga" worker >"$worker_log" 2>&1 &
+worker_pid=$!
+
+scenarios_ok=1
+"$saga" scenarios || scenarios_ok=
+
+cat <<MSG
+
+demo: the Temporal server and the worker keep running until you press Ctrl-C.
+demo:   Web UI       http://localhost:$ui_port/namespaces/default/workflows
+demo:   server log   $server_log
+demo:   worker log   $worker_log
+demo:   try          TEMPORAL_ADDRESS=$address $saga start --wait testdata/scenario-5.json
+demo:                SAGA_DATA_DIR=$data $saga status <order id from the table>
+MSG
+if [ -z "$scenarios_ok" ]; then
+    echo "demo: some scenarios did not take the design's path (see the table and $worker_log)" >&2
+fi
+
+# Returns when either process ends on its own, or when Ctrl-C runs the trap.
+wait -n "$server_pid" "$worker_pid" || true
+echo "demo: a process ended unexpectedly; see $server_log and $worker_log" >&2
+exit 1

