@@ -4,14 +4,15 @@
 # running until Ctrl-C, so the sagas can be read in the Web UI; then both are stopped.
 #
 # DEMO_PORT (default 7233) and DEMO_UI_PORT (default DEMO_PORT + 1000) move the server;
-# SAGA_DATA_DIR (default ./data) holds the service databases, temporal.db and the logs.
+# SAGA_DATA_DIR (default ./data) holds the service databases, temporal.db and the logs;
+# SAGA_BIN (default target/release/saga) picks the binary.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 port="${DEMO_PORT:-7233}"
 ui_port="${DEMO_UI_PORT:-$((port + 1000))}"
 data="${SAGA_DATA_DIR:-data}"
-saga=target/release/saga
+saga="${SAGA_BIN:-target/release/saga}"
 mkdir -p "$data/logs"
 server_log="$data/logs/temporal.log"
 worker_log="$data/logs/worker.log"

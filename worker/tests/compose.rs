@@ -288,22 +288,24 @@ fn the_dockerfile_builds_with_protoc_and_runs_slim_as_a_user() {
 #[test]
 fn a_compose_client_accepts_the_file_when_one_is_installed() {
     let dir = repo();
-    let candidates: [(&str, &[&str]); 2] = [
-        ("docker", &["compose", "config", "-q"]),
-        ("docker-compose", &["config", "-q"]),
+    let candidates: [(&str, &[&str], &[&str]); 2] = [
+        (
+            "docker",
+            &["compose", "version"],
+            &["compose", "config", "-q"],
+        ),
+        ("docker-compose", &["version"], &["config", "-q"]),
     ];
     let mut checked = false;
-    for (bin, args) in candidates {
-        let Some(out) = run_in(&dir, bin, args) else {
+    for (bin, probe, args) in candidates {
+        // A docker client without the compose plugin is no compose client.
+        if !run_in(&dir, bin, probe).is_some_and(|o| o.status.success()) {
             continue;
-        };
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        if !out.status.success()
-            && (stderr.contains("unknown command") || stderr.contains("is not a docker command"))
-        {
-            continue; // a docker client without the compose plugin
         }
+        let out = run_in(&dir, bin, args).unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(out.status.success(), "{bin} {args:?}: {stderr}");
+        eprintln!("{bin} {} accepts docker-compose.yml", args.join(" "));
         checked = true;
     }
     if !checked {

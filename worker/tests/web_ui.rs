@@ -132,7 +132,8 @@ async fn the_web_ui_shows_a_compensated_saga_as_failed_with_its_compensations() 
     // The UI renders client-side and its server may still be warming up: read the page until
     // everything expected is there, a few times at most.
     let expected = [
-        "Failed",
+        "Workflow Execution Failed",
+        "SagaFailed",
         "ReleaseInventory",
         "ProcessRefund",
         "UpdateOrderStatus",
