@@ -16,8 +16,10 @@ demo: build
 	scripts/demo.sh
 
 # Every test starts its own dev server and workers on free ports: nothing to start by hand.
+# Doc tests come first, so the run closes on the integration tests' summary, not on an empty one.
 test: setup lint
-	cargo test --workspace
+	cargo test --workspace --doc
+	cargo test --workspace --lib --bins --tests
 
 lint: fmt clippy
 
