@@ -101,9 +101,14 @@ where
     let first = op().await.unwrap_or_else(|e| panic!("{name}: {e}"));
     let after_first = snapshot(dir).await;
     assert_ne!(before, after_first, "{name} wrote nothing");
-    let second = op().await.unwrap_or_else(|e| panic!("{name} repeated: {e}"));
+    let second = op()
+        .await
+        .unwrap_or_else(|e| panic!("{name} repeated: {e}"));
     let after_second = snapshot(dir).await;
-    assert_eq!(after_first, after_second, "{name} repeated changed the tables");
+    assert_eq!(
+        after_first, after_second,
+        "{name} repeated changed the tables"
+    );
     assert_eq!(first, second, "{name} repeated returned something else");
 }
 

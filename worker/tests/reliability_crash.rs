@@ -76,7 +76,12 @@ async fn a_worker_killed_mid_load_loses_and_doubles_nothing() {
     worker.kill();
     let mut open_at_kill = 0;
     for s in &started {
-        if launch::history(&client, &s.workflow_id).await.unwrap().closed == Closed::Running {
+        if launch::history(&client, &s.workflow_id)
+            .await
+            .unwrap()
+            .closed
+            == Closed::Running
+        {
             open_at_kill += 1;
         }
     }
@@ -107,7 +112,9 @@ async fn a_worker_killed_mid_load_loses_and_doubles_nothing() {
             .filter(|(_, attempt)| *attempt > 1)
             .count();
     }
-    eprintln!("consistent; stock held by completed orders: {held:?}; activities retried: {retried}");
+    eprintln!(
+        "consistent; stock held by completed orders: {held:?}; activities retried: {retried}"
+    );
 }
 
 /// For each activity, a saga whose path includes it, with its scenario's prefix. Together they

@@ -50,10 +50,16 @@ async fn transient_faults_are_retried_and_every_saga_ends_on_its_path() {
         activities += attempts.len();
         retried += attempts.iter().filter(|(_, a)| *a > 1).count();
         // The fault spares the last of the four attempts, so no step may run out of them.
-        assert!(attempts.iter().all(|(_, a)| (1..=4).contains(a)), "{attempts:?}");
+        assert!(
+            attempts.iter().all(|(_, a)| (1..=4).contains(a)),
+            "{attempts:?}"
+        );
     }
     eprintln!("{retried} of {activities} activities needed a retry");
-    assert!(retried > 0, "with transient=0.3 some activities must have been retried");
+    assert!(
+        retried > 0,
+        "with transient=0.3 some activities must have been retried"
+    );
     assert!(worker.log_text().contains("will retry"));
 }
 
@@ -115,29 +121,67 @@ async fn concurrent_orders_for_scarce_stock_never_oversell() {
             other => panic!("{id} ended {other:?}"),
         }
     }
-    assert_eq!(completed, STOCK as usize, "exactly as many orders as units in stock");
     assert_eq!(
-        stores.inventory.as_ref().unwrap().available(item).await.unwrap(),
+        completed, STOCK as usize,
+        "exactly as many orders as units in stock"
+    );
+    assert_eq!(
+        stores
+            .inventory
+            .as_ref()
+            .unwrap()
+            .available(item)
+            .await
+            .unwrap(),
         Some(0)
     );
     let both_served = [&first, &second]
         .iter()
         .all(|w| w.log_text().contains("committed"));
-    eprintln!("{completed} completed, {} compensated; both workers served: {both_served}", ORDERS - completed);
+    eprintln!(
+        "{completed} completed, {} compensated; both workers served: {both_served}",
+        ORDERS - completed
+    );
 }
 
 /// The rows of an order whose reservation found no stock: order compensated, Debit refunded,
 /// no reservation and so no release, no notification.
 async fn assert_compensated_for_lack_of_stock(stores: &saga_activities::Stores, id: &str) {
     let order = stores.orders.as_ref().unwrap().get(id).await.unwrap();
-    assert_eq!(order.map(|o| o.order_status), Some("Pending".to_owned()), "{id}");
-    let ledger = stores.payments.as_ref().unwrap().for_order(id).await.unwrap();
+    assert_eq!(
+        order.map(|o| o.order_status),
+        Some("Pending".to_owned()),
+        "{id}"
+    );
+    let ledger = stores
+        .payments
+        .as_ref()
+        .unwrap()
+        .for_order(id)
+        .await
+        .unwrap();
     let mut types: Vec<&str> = ledger.iter().map(|p| p.payment_type.as_str()).collect();
     types.sort_unstable();
     assert_eq!(types, ["Credit", "Debit"], "ledger of {id}");
-    assert_eq!(ledger.iter().map(|p| p.amount_cents).sum::<i64>(), 0, "refund of {id}");
-    let inventory = stores.inventory.as_ref().unwrap().for_order(id).await.unwrap();
+    assert_eq!(
+        ledger.iter().map(|p| p.amount_cents).sum::<i64>(),
+        0,
+        "refund of {id}"
+    );
+    let inventory = stores
+        .inventory
+        .as_ref()
+        .unwrap()
+        .for_order(id)
+        .await
+        .unwrap();
     assert!(inventory.is_empty(), "{id} reserved nothing: {inventory:?}");
-    let sent = stores.notifications.as_ref().unwrap().for_order(id).await.unwrap();
+    let sent = stores
+        .notifications
+        .as_ref()
+        .unwrap()
+        .for_order(id)
+        .await
+        .unwrap();
     assert!(sent.is_empty(), "{id}: {sent:?}");
 }

@@ -551,10 +551,7 @@ pub async fn activity_attempts(client: &Client, workflow_id: &str) -> Vec<(Strin
                 0,
             )),
             Some(Attributes::ActivityTaskStartedEventAttributes(a)) => {
-                if let Some(s) = scheduled
-                    .iter_mut()
-                    .find(|s| s.0 == a.scheduled_event_id)
-                {
+                if let Some(s) = scheduled.iter_mut().find(|s| s.0 == a.scheduled_event_id) {
                     s.2 = a.attempt;
                 }
             }
