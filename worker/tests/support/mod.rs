@@ -510,10 +510,10 @@ pub async fn wait_all(
         Err(_) => {
             let mut open = Vec::new();
             for s in started {
-                if let Ok(h) = saga_worker::launch::history(client, &s.workflow_id).await {
-                    if h.closed == Closed::Running {
-                        open.push((s.workflow_id.clone(), h.path));
-                    }
+                if let Ok(h) = saga_worker::launch::history(client, &s.workflow_id).await
+                    && h.closed == Closed::Running
+                {
+                    open.push((s.workflow_id.clone(), h.path));
                 }
             }
             panic!(
