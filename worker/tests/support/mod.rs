@@ -395,3 +395,228 @@ pub async fn assert_consistent(stores: &Stores, order_id: &str) -> Vec<(String, 
         _ => vec![],
     }
 }
+
+// ---- Reliability tests: bounded waits, attempts, stock ----
+
+/// The last `lines` lines of a log, for failure messages.
+pub fn log_tail(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+impl WorkerProcess {
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Waits up to `timeout` for the process to exit on its own; `None` if it is still running.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+
+    /// The tail of this worker's log, for failure messages.
+    pub fn log_tail(&self, lines: usize) -> String {
+        log_tail(&self.log_text(), lines)
+    }
+}
+
+/// An order with `order_id` whose lines are `(item_id, units)`, priced from the sample order.
+pub fn order_with_lines(order_id: &str, lines: &[(&str, i64)]) -> saga_protos::Order {
+    let mut order = order_with_id(order_id);
+    let template = order.items[0].clone();
+    order.items = lines
+        .iter()
+        .map(|(item, units)| saga_protos::Item {
+            item_id: (*item).to_owned(),
+            qty: *units as f64,
+            ..template.clone()
+        })
+        .collect();
+    order
+}
+
+/// Starts one saga per order on the default task queue, under `order-<order_id>`.
+pub async fn start_all(
+    client: &Client,
+    orders: &[saga_protos::Order],
+) -> Vec<saga_worker::launch::Started> {
+    use futures_util::{StreamExt as _, stream};
+    stream::iter(orders)
+        .map(|order| async move {
+            saga_worker::launch::start(
+                client,
+                "order-saga",
+                &saga_worker::launch::workflow_id(&order.order_id),
+                order,
+            )
+            .await
+            .expect("starting a saga")
+        })
+        .buffered(16)
+        .collect()
+        .await
+}
+
+/// Waits until every saga has closed, within `timeout`, printing progress; on timeout fails
+/// naming the sagas still open and showing `diagnostics()` (e.g. the worker's log tail).
+pub async fn wait_all(
+    client: &Client,
+    started: &[saga_worker::launch::Started],
+    timeout: Duration,
+    diagnostics: impl Fn() -> String,
+) -> Vec<saga_worker::history::SagaHistory> {
+    use saga_worker::history::Closed;
+    let begin = Instant::now();
+    let waiting = async {
+        let mut histories = Vec::with_capacity(started.len());
+        for (done, s) in started.iter().enumerate() {
+            // `wait` long-polls for the close event; it can return early (e.g. while the server
+            // restarts), so ask again until the history shows the close.
+            let history = loop {
+                match saga_worker::launch::wait(client, s).await {
+                    Ok(h) if h.closed != Closed::Running => break h,
+                    _ => tokio::time::sleep(Duration::from_millis(500)).await,
+                }
+            };
+            histories.push(history);
+            if (done + 1) % 25 == 0 {
+                eprintln!(
+                    "  {} of {} sagas closed after {:.1?}",
+                    done + 1,
+                    started.len(),
+                    begin.elapsed()
+                );
+            }
+        }
+        histories
+    };
+    match tokio::time::timeout(timeout, waiting).await {
+        Ok(histories) => {
+            eprintln!(
+                "all {} sagas closed after {:.1?}",
+                started.len(),
+                begin.elapsed()
+            );
+            histories
+        }
+        Err(_) => {
+            let mut open = Vec::new();
+            for s in started {
+                if let Ok(h) = saga_worker::launch::history(client, &s.workflow_id).await
+                    && h.closed == Closed::Running
+                {
+                    open.push((s.workflow_id.clone(), h.path));
+                }
+            }
+            panic!(
+                "{} of {} sagas still open after {timeout:?}, e.g. {:?}\n--- diagnostics ---\n{}",
+                open.len(),
+                started.len(),
+                &open[..open.len().min(5)],
+                diagnostics()
+            )
+        }
+    }
+}
+
+/// Each activity of a saga as (activity type, attempt that closed it), in schedule order, from
+/// the server's history. Temporal writes `ActivityTaskStarted` once, for the last attempt, so an
+/// attempt above 1 means the server retried the activity.
+pub async fn activity_attempts(client: &Client, workflow_id: &str) -> Vec<(String, i32)> {
+    use temporalio_client::WorkflowFetchHistoryOptions;
+    use temporalio_common::protos::temporal::api::history::v1::history_event::Attributes;
+    let events = client
+        .get_workflow_handle::<saga_workflows::OrderSaga>(workflow_id)
+        .fetch_history(WorkflowFetchHistoryOptions::default())
+        .into_events()
+        .await
+        .expect("reading a history");
+    let mut scheduled: Vec<(i64, String, i32)> = Vec::new();
+    for event in &events {
+        match &event.attributes {
+            Some(Attributes::ActivityTaskScheduledEventAttributes(a)) => scheduled.push((
+                event.event_id,
+                a.activity_type
+                    .as_ref()
+                    .map(|t| t.name.clone())
+                    .unwrap_or_default(),
+                0,
+            )),
+            Some(Attributes::ActivityTaskStartedEventAttributes(a)) => {
+                if let Some(s) = scheduled.iter_mut().find(|s| s.0 == a.scheduled_event_id) {
+                    s.2 = a.attempt;
+                }
+            }
+            _ => {}
+        }
+    }
+    scheduled.into_iter().map(|(_, t, a)| (t, a)).collect()
+}
+
+/// Asserts every saga ended on its scenario's path with its scenario's status.
+pub fn assert_design_paths(
+    orders: &[saga_protos::Order],
+    histories: &[saga_worker::history::SagaHistory],
+) {
+    for (order, history) in orders.iter().zip(histories) {
+        let scenario = saga_protos::scenario::Scenario::for_order_id(&order.order_id);
+        assert!(
+            saga_worker::launch::matches_design(&order.order_id, history),
+            "saga of {} ({}) took {:?} and ended {:?}; the design says {:?}, {}",
+            order.order_id,
+            scenario.name,
+            history.path,
+            history.closed,
+            scenario.path,
+            if scenario.completes {
+                "Completed"
+            } else {
+                "Failed (SagaFailed)"
+            }
+        );
+    }
+}
+
+/// Asserts every order's rows (`assert_consistent`) and that each item's stock is `initial`
+/// minus the units still held by the orders' reservations. Returns the units held per item.
+pub async fn assert_stores_consistent(
+    stores: &Stores,
+    orders: &[saga_protos::Order],
+    initial: i64,
+) -> std::collections::BTreeMap<String, i64> {
+    let mut held: std::collections::BTreeMap<String, i64> = Default::default();
+    for order in orders {
+        for (item, qty) in assert_consistent(stores, &order.order_id).await {
+            *held.entry(item).or_default() += qty;
+        }
+    }
+    let mut items: Vec<&str> = orders
+        .iter()
+        .filter(|o| {
+            saga_protos::scenario::Scenario::for_order_id(&o.order_id)
+                .path
+                .contains(&saga_protos::scenario::activity::RESERVE_INVENTORY)
+        })
+        .flat_map(|o| o.items.iter().map(|i| i.item_id.as_str()))
+        .collect();
+    items.sort_unstable();
+    items.dedup();
+    let inventory = stores.inventory.as_ref().unwrap();
+    for item in items {
+        let expected = initial - held.get(item).copied().unwrap_or(0);
+        assert_eq!(
+            inventory.available(item).await.unwrap(),
+            Some(expected),
+            "stock of {item}: initial {initial} minus what completed orders hold"
+        );
+    }
+    held
+}
