@@ -109,7 +109,7 @@ fn check_item(i: usize, item: &Item) -> Result<(), InvalidOrder> {
         ));
     }
     let price = item.unit_price;
-    if !price.is_finite() || price < 0.0 || price > MAX_UNIT_PRICE {
+    if !price.is_finite() || !(0.0..=MAX_UNIT_PRICE).contains(&price) {
         return Err(InvalidOrder::new(
             field("unit_price"),
             format!("must be a number from 0 to {MAX_UNIT_PRICE}, got {price}"),
