@@ -33,6 +33,15 @@ pub struct InventoryRecord {
     pub items: Vec<InventoryLine>,
 }
 
+/// One item's stock and the units every reservation and release moved.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StockAudit {
+    pub item_id: String,
+    pub available: i64,
+    pub reserved: i64,
+    pub released: i64,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct InventoryLine {
     pub item_id: String,
@@ -150,14 +159,28 @@ impl InventoryStore {
         .bind(&reserve_id)
         .execute(&mut *tx)
         .await?;
-        sqlx::query(
-            "UPDATE stock SET available = available + (SELECT l.qty FROM inventory_lines l \
-             WHERE l.transaction_id = $1 AND l.item_id = stock.item_id) \
-             WHERE item_id IN (SELECT item_id FROM inventory_lines WHERE transaction_id = $1)",
-        )
-        .bind(&reserve_id)
-        .execute(&mut *tx)
-        .await?;
+        let lines =
+            sqlx::query("SELECT item_id, qty FROM inventory_lines WHERE transaction_id = $1")
+                .bind(&reserve_id)
+                .fetch_all(&mut *tx)
+                .await?;
+        // One row at a time in the same (byte) order as reservations lock them, so a release
+        // and a concurrent reservation never wait on each other in a cycle. (A single UPDATE …
+        // WHERE item_id IN (…) would lock in scan order, and the database's collation may sort
+        // ids differently from the reservation's order.)
+        let mut give_back = BTreeMap::new();
+        for line in &lines {
+            let item_id: String = line.try_get(0)?;
+            let qty: i64 = line.try_get(1)?;
+            give_back.insert(item_id, qty);
+        }
+        for (item_id, qty) in give_back {
+            sqlx::query("UPDATE stock SET available = available + $2 WHERE item_id = $1")
+                .bind(item_id)
+                .bind(qty)
+                .execute(&mut *tx)
+                .await?;
+        }
         tx.commit().await?;
         Ok(Order {
             inventory: Some(inventory(
@@ -217,6 +240,38 @@ impl InventoryStore {
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    /// Every item's stock beside what reservations took and releases gave back, for audits:
+    /// with every item starting at the same stock, `available + reserved - released` is that
+    /// stock for each item when nothing was oversold or given back twice.
+    pub async fn audit(&self) -> Result<Vec<StockAudit>, sqlx::Error> {
+        // SUM is NUMERIC on PostgreSQL, which the Any driver cannot decode: cast it back.
+        let total = |kind: &str| {
+            format!(
+                "CAST(COALESCE((SELECT SUM(l.qty) FROM inventory_lines l \
+                 JOIN inventory_transactions t ON t.transaction_id = l.transaction_id \
+                 WHERE l.item_id = s.item_id AND t.transaction_type = '{kind}'), 0) AS BIGINT)"
+            )
+        };
+        let sql = format!(
+            "SELECT s.item_id, s.available, {}, {} FROM stock s ORDER BY s.item_id",
+            total(TransactionType::Reserve.as_str()),
+            total(TransactionType::Release.as_str()),
+        );
+        sqlx::query(&sql)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| {
+                Ok(StockAudit {
+                    item_id: r.try_get(0)?,
+                    available: r.try_get(1)?,
+                    reserved: r.try_get(2)?,
+                    released: r.try_get(3)?,
+                })
+            })
+            .collect()
     }
 
     /// Every reservation and release of an order, with its lines.

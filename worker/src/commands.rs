@@ -6,6 +6,7 @@ use saga_worker::{
     connect,
     history::SagaHistory,
     launch,
+    roles::{Role, Roles, ServiceQueues},
     run_worker::{self, WorkerSettings},
     status,
 };
@@ -28,6 +29,8 @@ pub fn init_logging(json: bool, is_worker: bool) {
 pub async fn worker(
     task_queue: String,
     dispatch: saga_workflows::Dispatch,
+    roles: Vec<Role>,
+    queues: ServiceQueues,
 ) -> anyhow::Result<ExitCode> {
     run_worker::run(WorkerSettings {
         task_queue,
@@ -35,6 +38,8 @@ pub async fn worker(
             dispatch,
             ..Default::default()
         },
+        roles: Roles::new(roles)?,
+        queues,
         ..Default::default()
     })
     .await?;

@@ -21,26 +21,32 @@ pub fn data_dir() -> PathBuf {
 }
 
 /// Each service's database: `<SERVICE>_DATABASE_URL`, default an SQLite file under the data
-/// directory; `SAGA_DB_POOL_SIZE` overrides the pool size.
+/// directory; `<SERVICE>_DB_POOL_SIZE`, else `SAGA_DB_POOL_SIZE`, overrides the pool size
+/// (default 8 connections for PostgreSQL, 1 for SQLite).
 pub fn stores_config() -> anyhow::Result<StoresConfig> {
     let dir = data_dir();
     let pool_size = env_parse::<u32>("SAGA_DB_POOL_SIZE")?;
-    let db = |service: Service| {
+    let db = |service: Service| -> anyhow::Result<DbConfig> {
         let url = std::env::var(service.url_env())
             .ok()
             .filter(|v| !v.is_empty())
             .unwrap_or_else(|| service.default_url(&dir));
         let mut config = DbConfig::new(url);
-        if let Some(size) = pool_size {
+        let own = env_parse::<u32>(&format!(
+            "{}_DB_POOL_SIZE",
+            service.name().to_ascii_uppercase()
+        ))?;
+        if let Some(size) = own.or(pool_size) {
+            anyhow::ensure!(size > 0, "a database pool needs at least one connection");
             config.max_connections = size;
         }
-        config
+        Ok(config)
     };
     Ok(StoresConfig {
-        orders: db(Service::Orders),
-        payments: db(Service::Payments),
-        inventory: db(Service::Inventory),
-        notifications: db(Service::Notifications),
+        orders: db(Service::Orders)?,
+        payments: db(Service::Payments)?,
+        inventory: db(Service::Inventory)?,
+        notifications: db(Service::Notifications)?,
         default_stock: env_parse("SAGA_DEFAULT_STOCK")?.unwrap_or(DEFAULT_STOCK),
     })
 }

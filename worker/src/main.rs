@@ -39,7 +39,7 @@ enum Command {
     /// Retries the server connection until it answers; SIGINT or SIGTERM lets in-flight work
     /// finish, then exits.
     Worker {
-        /// Task queue to poll.
+        /// Task queue of the workflow (and, with `--role all`, of every activity).
         #[arg(long, env = "SAGA_TASK_QUEUE", default_value = saga_worker::config::DEFAULT_TASK_QUEUE)]
         task_queue: String,
         /// How the workflow runs its steps: `remote` (regular activities, each visible in the
@@ -47,6 +47,21 @@ enum Command {
         /// server round trips). Change it only with no sagas in flight.
         #[arg(long, env = "SAGA_DISPATCH", default_value = "remote")]
         dispatch: saga_workflows::Dispatch,
+        /// The parts of the saga this process runs: `all` (the default: the workflow and every
+        /// service on the one task queue), or any of workflow, orders, payments, inventory,
+        /// notifications (repeat the flag or separate with commas). Split roles put each service
+        /// on its own task queue and open only that service's database; every workflow worker of
+        /// a deployment must then be split too, with the same queue names.
+        #[arg(
+            long = "role",
+            env = "SAGA_ROLES",
+            value_enum,
+            value_delimiter = ',',
+            default_value = "all"
+        )]
+        roles: Vec<saga_worker::roles::Role>,
+        #[command(flatten)]
+        queues: saga_worker::roles::ServiceQueues,
     },
     /// Start an OrderSaga from an order JSON file ("-" reads standard input).
     ///
@@ -97,7 +112,9 @@ async fn main() -> ExitCode {
         Command::Worker {
             task_queue,
             dispatch,
-        } => commands::worker(task_queue, dispatch).await,
+            roles,
+            queues,
+        } => commands::worker(task_queue, dispatch, roles, queues).await,
         Command::Start {
             file,
             wait,

@@ -1,20 +1,29 @@
 //! `saga worker`: the Temporal worker that runs the workflow and the services' activities.
 
-use crate::{config, connect};
+use crate::{
+    config, connect,
+    roles::{QueuePlan, Roles, ServiceQueues},
+};
 use anyhow::Context as _;
 use saga_activities::{Faults, Service, Stores};
 use saga_workflows::{OrderSaga, SagaConfig};
 use std::{sync::Arc, time::Duration};
+use temporalio_client::Client;
 use temporalio_sdk::{Runtime, Worker, WorkerOptions};
 
 /// What one worker process runs.
 #[derive(Debug, Clone)]
 pub struct WorkerSettings {
+    /// The workflow's task queue (and, with the `all` role, every activity's).
     pub task_queue: String,
     /// How long in-flight activities may take to finish after a shutdown signal.
     pub graceful_shutdown: Duration,
-    /// How the workflow dispatches its steps and to which queues.
+    /// How the workflow dispatches its steps. Its routing is derived from `roles` and `queues`.
     pub saga: SagaConfig,
+    /// The parts of the saga this process runs.
+    pub roles: Roles,
+    /// Each service's task queue when the roles are split.
+    pub queues: ServiceQueues,
 }
 
 impl Default for WorkerSettings {
@@ -23,23 +32,37 @@ impl Default for WorkerSettings {
             task_queue: config::DEFAULT_TASK_QUEUE.to_owned(),
             graceful_shutdown: Duration::from_secs(10),
             saga: SagaConfig::default(),
+            roles: Roles::default(),
+            queues: ServiceQueues::default(),
         }
     }
 }
 
-/// Opens the stores, connects (retrying until the server answers) and polls until SIGINT or
-/// SIGTERM, then drains in-flight work and returns.
+/// Opens the stores of this process's services, connects (retrying until the server answers)
+/// and polls every queue of its roles until SIGINT or SIGTERM, then drains in-flight work and
+/// returns.
 pub async fn run(settings: WorkerSettings) -> anyhow::Result<()> {
+    // Refuse an impossible role choice before touching any database or the server.
+    let saga = settings
+        .roles
+        .saga_config(settings.saga.dispatch, &settings.queues)?;
+    let plan = settings
+        .roles
+        .plan(&settings.task_queue, &settings.queues)?;
+    let services = settings.roles.services();
+
     let stores_config = config::stores_config()?;
     let faults = Arc::new(Faults::from_env()?);
     if !faults.is_empty() {
         tracing::warn!(?faults, "fault injection is ON (SAGA_FAULTS)");
     }
-    let stores = Stores::open(&stores_config, &Service::ALL).await?;
-    for service in Service::ALL {
+    let stores = Stores::open(&stores_config, &services).await?;
+    for &service in &services {
+        let db = stores_config.db(service);
         tracing::info!(
             service = service.name(),
-            database = saga_activities::db::redact(&stores_config.db(service).url),
+            database = saga_activities::db::redact(&db.url),
+            pool_size = db.max_connections,
             "store ready"
         );
     }
@@ -48,43 +71,89 @@ pub async fn run(settings: WorkerSettings) -> anyhow::Result<()> {
     tracing::info!(
         address = %conn_opts.target,
         namespace = %client_opts.namespace,
+        roles = %settings.roles,
         "connecting to Temporal"
     );
     let client = connect::connect_with_retry().await?;
-    tracing::info!(task_queue = %settings.task_queue, "connected; polling");
-
     let runtime =
         Runtime::from_current_tokio(Default::default()).context("starting the Temporal runtime")?;
-    let saga = settings.saga.clone();
-    tracing::info!(dispatch = ?saga.dispatch, routing = ?saga.routing, "saga dispatch");
-    let mut options = WorkerOptions::new(&settings.task_queue)
-        .register_workflow_with_factory(move || OrderSaga::with_config(saga.clone()))?;
-    if let Some(a) = stores.order_activities(&faults) {
-        options = options.register_activities(a);
+    if settings.roles.runs_workflow() {
+        tracing::info!(dispatch = ?saga.dispatch, routing = ?saga.routing, "saga dispatch");
     }
-    if let Some(a) = stores.payment_activities(&faults) {
-        options = options.register_activities(a);
+
+    let mut workers = Vec::with_capacity(plan.len());
+    for queue in &plan {
+        workers.push(build_worker(
+            &runtime, &client, queue, &saga, &stores, &faults, &settings,
+        )?);
     }
-    if let Some(a) = stores.inventory_activities(&faults) {
-        options = options.register_activities(a);
+    let shutdowns: Vec<_> = workers.iter().map(Worker::shutdown_handle).collect();
+    tokio::spawn(async move {
+        let signal = shutdown_signal().await;
+        tracing::info!("{signal} received: finishing in-flight work, then exiting");
+        for shutdown in &shutdowns {
+            shutdown();
+        }
+    });
+    // The SDK's workers are not `Send` (workflows run on a local set), so they share this task
+    // and are polled together rather than spawned.
+    let results = futures_util::future::join_all(workers.iter_mut().map(|w| w.run())).await;
+    for (queue, result) in plan.iter().zip(results) {
+        result.with_context(|| format!("the worker on task queue {} stopped", queue.task_queue))?;
     }
-    if let Some(a) = stores.notification_activities(&faults) {
-        options = options.register_activities(a);
+    tracing::info!("worker stopped cleanly");
+    Ok(())
+}
+
+fn build_worker(
+    runtime: &Runtime,
+    client: &Client,
+    queue: &QueuePlan,
+    saga: &SagaConfig,
+    stores: &Stores,
+    faults: &Arc<Faults>,
+    settings: &WorkerSettings,
+) -> anyhow::Result<Worker> {
+    let mut options = WorkerOptions::new(&queue.task_queue);
+    if queue.workflow {
+        let saga = saga.clone();
+        options =
+            options.register_workflow_with_factory(move || OrderSaga::with_config(saga.clone()))?;
+    }
+    for &service in &queue.services {
+        // Each service's activities only where that service's store was opened.
+        options = match service {
+            Service::Orders => options
+                .register_activities(stores.order_activities(faults).context("orders store")?),
+            Service::Payments => options.register_activities(
+                stores
+                    .payment_activities(faults)
+                    .context("payments store")?,
+            ),
+            Service::Inventory => options.register_activities(
+                stores
+                    .inventory_activities(faults)
+                    .context("inventory store")?,
+            ),
+            Service::Notifications => options.register_activities(
+                stores
+                    .notification_activities(faults)
+                    .context("notifications store")?,
+            ),
+        };
     }
     let options = options
         .graceful_shutdown_period(settings.graceful_shutdown)
         .build();
-    let mut worker = Worker::new(&runtime, client, options).context("creating the worker")?;
-
-    let shutdown = worker.shutdown_handle();
-    tokio::spawn(async move {
-        let signal = shutdown_signal().await;
-        tracing::info!("{signal} received: finishing in-flight work, then exiting");
-        shutdown();
-    });
-    worker.run().await.context("worker stopped")?;
-    tracing::info!("worker stopped cleanly");
-    Ok(())
+    let worker = Worker::new(runtime, client.clone(), options)
+        .with_context(|| format!("creating the worker for task queue {}", queue.task_queue))?;
+    tracing::info!(
+        task_queue = %queue.task_queue,
+        workflow = queue.workflow,
+        services = ?queue.services.iter().map(|s| s.name()).collect::<Vec<_>>(),
+        "polling"
+    );
+    Ok(worker)
 }
 
 async fn shutdown_signal() -> &'static str {

@@ -1,0 +1,316 @@
+//! Which parts of the saga a worker process runs, and on which task queues.
+//!
+//! `all` (the default) is the one-process setup: the workflow and every service's activities
+//! poll the workflow's own queue and the workflow schedules activities there (no routing).
+//! Any other choice splits the deployment: the workflow worker routes each activity to its
+//! service's queue, and each service role polls that queue with only its own activities and
+//! only its own database. One process may run several roles (one SDK worker per queue), and any
+//! number of processes may run the same role on any number of hosts.
+//!
+//! The routing is part of the commands a workflow issues, so every workflow worker of one
+//! deployment must agree on it: all of them split (with the same queue names) or all of them
+//! `all`. Switching between the two with sagas in flight would make replays diverge.
+
+use saga_activities::Service;
+use saga_workflows::{Dispatch, Routing, SagaConfig};
+
+/// One part of the saga.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
+pub enum Role {
+    /// Everything in one process, on one task queue (the default).
+    All,
+    /// The `OrderSaga` workflow, on the workflow task queue.
+    Workflow,
+    Orders,
+    Payments,
+    Inventory,
+    Notifications,
+}
+
+impl Role {
+    fn service(self) -> Option<Service> {
+        match self {
+            Role::Orders => Some(Service::Orders),
+            Role::Payments => Some(Service::Payments),
+            Role::Inventory => Some(Service::Inventory),
+            Role::Notifications => Some(Service::Notifications),
+            Role::All | Role::Workflow => None,
+        }
+    }
+}
+
+/// The task queue of each service when the roles are split.
+#[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
+pub struct ServiceQueues {
+    /// Task queue of the orders service's activities (split roles only).
+    #[arg(long, env = "SAGA_ORDERS_QUEUE", default_value = "orders")]
+    pub orders_queue: String,
+    /// Task queue of the payments service's activities (split roles only).
+    #[arg(long, env = "SAGA_PAYMENTS_QUEUE", default_value = "payments")]
+    pub payments_queue: String,
+    /// Task queue of the inventory service's activities (split roles only).
+    #[arg(long, env = "SAGA_INVENTORY_QUEUE", default_value = "inventory")]
+    pub inventory_queue: String,
+    /// Task queue of the notifications service's activities (split roles only).
+    #[arg(
+        long,
+        env = "SAGA_NOTIFICATIONS_QUEUE",
+        default_value = "notifications"
+    )]
+    pub notifications_queue: String,
+}
+
+impl Default for ServiceQueues {
+    fn default() -> Self {
+        Self {
+            orders_queue: "orders".into(),
+            payments_queue: "payments".into(),
+            inventory_queue: "inventory".into(),
+            notifications_queue: "notifications".into(),
+        }
+    }
+}
+
+impl ServiceQueues {
+    pub fn of(&self, service: Service) -> &str {
+        match service {
+            Service::Orders => &self.orders_queue,
+            Service::Payments => &self.payments_queue,
+            Service::Inventory => &self.inventory_queue,
+            Service::Notifications => &self.notifications_queue,
+        }
+    }
+}
+
+/// The roles one process runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Roles(Vec<Role>);
+
+impl Default for Roles {
+    fn default() -> Self {
+        Self(vec![Role::All])
+    }
+}
+
+/// A role choice that cannot run.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum RolesError {
+    #[error(
+        "no role given; use --role all or a list of workflow, orders, payments, inventory, notifications"
+    )]
+    Empty,
+    #[error("--role all already runs every role; do not combine it with other roles")]
+    AllCombined,
+    #[error(
+        "--dispatch local runs every step inside the workflow worker, which needs every role in \
+         one process: use --role all, or --dispatch remote with split roles"
+    )]
+    LocalDispatchSplit,
+    #[error(
+        "task queue `{0}` is given to two roles; each service (and the workflow) needs a queue of \
+         its own when the roles are split"
+    )]
+    SharedQueue(String),
+}
+
+/// One SDK worker of a process: a task queue and what it runs there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueuePlan {
+    pub task_queue: String,
+    pub workflow: bool,
+    pub services: Vec<Service>,
+}
+
+impl Roles {
+    pub fn new(roles: impl IntoIterator<Item = Role>) -> Result<Self, RolesError> {
+        let mut roles: Vec<Role> = roles.into_iter().collect();
+        roles.sort_unstable();
+        roles.dedup();
+        match roles.as_slice() {
+            [] => Err(RolesError::Empty),
+            [Role::All] => Ok(Self(roles)),
+            r if r.contains(&Role::All) => Err(RolesError::AllCombined),
+            _ => Ok(Self(roles)),
+        }
+    }
+
+    /// True for the one-process, one-queue setup.
+    pub fn is_all(&self) -> bool {
+        self.0 == [Role::All]
+    }
+
+    pub fn runs_workflow(&self) -> bool {
+        self.is_all() || self.0.contains(&Role::Workflow)
+    }
+
+    /// The services whose activities (and databases) this process runs.
+    pub fn services(&self) -> Vec<Service> {
+        if self.is_all() {
+            return Service::ALL.to_vec();
+        }
+        self.0.iter().filter_map(|r| r.service()).collect()
+    }
+
+    /// The activity routing the workflow uses: none for `all`, each service's queue otherwise.
+    pub fn routing(&self, queues: &ServiceQueues) -> Routing {
+        if self.is_all() {
+            return Routing::default();
+        }
+        let queue = |s| Some(queues.of(s).to_owned());
+        Routing {
+            orders: queue(Service::Orders),
+            payments: queue(Service::Payments),
+            inventory: queue(Service::Inventory),
+            notifications: queue(Service::Notifications),
+        }
+    }
+
+    /// The workflow's configuration, or why these roles cannot run it.
+    pub fn saga_config(
+        &self,
+        dispatch: Dispatch,
+        queues: &ServiceQueues,
+    ) -> Result<SagaConfig, RolesError> {
+        if dispatch == Dispatch::Local && !self.is_all() {
+            return Err(RolesError::LocalDispatchSplit);
+        }
+        Ok(SagaConfig {
+            routing: self.routing(queues),
+            dispatch,
+        })
+    }
+
+    /// The SDK workers this process runs: one per task queue.
+    pub fn plan(
+        &self,
+        workflow_queue: &str,
+        queues: &ServiceQueues,
+    ) -> Result<Vec<QueuePlan>, RolesError> {
+        if self.is_all() {
+            return Ok(vec![QueuePlan {
+                task_queue: workflow_queue.to_owned(),
+                workflow: true,
+                services: Service::ALL.to_vec(),
+            }]);
+        }
+        // Distinct queues, checked over every service and not only this process's, so that
+        // every process of a deployment refuses the same mistake.
+        let mut names = vec![workflow_queue];
+        for service in Service::ALL {
+            let queue = queues.of(service);
+            if names.contains(&queue) {
+                return Err(RolesError::SharedQueue(queue.to_owned()));
+            }
+            names.push(queue);
+        }
+        let mut plan = Vec::new();
+        if self.runs_workflow() {
+            plan.push(QueuePlan {
+                task_queue: workflow_queue.to_owned(),
+                workflow: true,
+                services: vec![],
+            });
+        }
+        plan.extend(self.services().into_iter().map(|service| QueuePlan {
+            task_queue: queues.of(service).to_owned(),
+            workflow: false,
+            services: vec![service],
+        }));
+        Ok(plan)
+    }
+}
+
+impl std::fmt::Display for Roles {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use clap::ValueEnum as _;
+        for (i, role) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(",")?;
+            }
+            if let Some(value) = role.to_possible_value() {
+                f.write_str(value.get_name())?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn all_is_one_queue_without_routing() {
+        let roles = Roles::default();
+        let queues = ServiceQueues::default();
+        assert_eq!(roles.routing(&queues), Routing::default());
+        let plan = roles.plan("order-saga", &queues).unwrap();
+        assert_eq!(
+            plan,
+            vec![QueuePlan {
+                task_queue: "order-saga".into(),
+                workflow: true,
+                services: Service::ALL.to_vec(),
+            }]
+        );
+        assert!(roles.saga_config(Dispatch::Local, &queues).is_ok());
+    }
+
+    #[test]
+    fn split_roles_route_every_service_and_poll_their_own_queues() {
+        let queues = ServiceQueues {
+            payments_queue: "pay".into(),
+            ..Default::default()
+        };
+        let roles = Roles::new([Role::Payments, Role::Workflow, Role::Payments]).unwrap();
+        let routing = roles.routing(&queues);
+        assert_eq!(routing.queue_of("ProcessRefund").as_deref(), Some("pay"));
+        assert_eq!(routing.queue_of("Notify").as_deref(), Some("notifications"));
+        assert_eq!(
+            roles.plan("order-saga", &queues).unwrap(),
+            vec![
+                QueuePlan {
+                    task_queue: "order-saga".into(),
+                    workflow: true,
+                    services: vec![],
+                },
+                QueuePlan {
+                    task_queue: "pay".into(),
+                    workflow: false,
+                    services: vec![Service::Payments],
+                },
+            ]
+        );
+        let inventory = Roles::new([Role::Inventory]).unwrap();
+        assert!(!inventory.runs_workflow());
+        assert_eq!(inventory.services(), vec![Service::Inventory]);
+    }
+
+    #[test]
+    fn refuses_what_cannot_run() {
+        let queues = ServiceQueues::default();
+        assert_eq!(Roles::new([]), Err(RolesError::Empty));
+        assert_eq!(
+            Roles::new([Role::All, Role::Orders]),
+            Err(RolesError::AllCombined)
+        );
+        let split = Roles::new([Role::Workflow]).unwrap();
+        assert_eq!(
+            split.saga_config(Dispatch::Local, &queues),
+            Err(RolesError::LocalDispatchSplit)
+        );
+        let shared = ServiceQueues {
+            inventory_queue: "orders".into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            split.plan("order-saga", &shared),
+            Err(RolesError::SharedQueue("orders".into()))
+        );
+        let onto_workflow = ServiceQueues {
+            notifications_queue: "order-saga".into(),
+            ..Default::default()
+        };
+        assert!(split.plan("order-saga", &onto_workflow).is_err());
+    }
+}
