@@ -70,7 +70,7 @@ async fn recorded_histories_replay_on_the_current_code() {
     for name in REQUIRED {
         assert!(
             all.iter().any(|(n, _)| n == name),
-            "tests/histories/{name}.json is missing"
+            "tests/histories/{name}.json is missing: record it with scripts/record-histories.sh"
         );
     }
     let (local, remote): (Vec<_>, Vec<_>) = all
