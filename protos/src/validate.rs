@@ -172,8 +172,13 @@ fn field_named_in(message: &str) -> Option<&str> {
 }
 
 fn join_path(parent: &str, name: &str) -> String {
+    // Depending on how serde's features are unified in a build, an unknown field's path ends
+    // with the field itself already.
+    let last = parent.rsplit('.').next().unwrap_or(parent);
     if parent == "." {
         name.to_owned()
+    } else if parent == name || last == name {
+        parent.to_owned()
     } else {
         format!("{parent}.{name}")
     }
@@ -274,11 +279,20 @@ mod tests {
     }
 
     #[test]
-    fn refuses_invalid_utf8() {
+    fn refuses_invalid_utf8_naming_the_field() {
         let mut bytes = GOOD.as_bytes().to_vec();
         let at = GOOD.find("c-1").unwrap();
         bytes[at] = 0xff;
-        assert!(parse_order(&bytes).is_err());
+        assert_eq!(parse_order(&bytes).unwrap_err().field, "customer_id");
+    }
+
+    #[test]
+    fn refuses_numbers_beyond_f64() {
+        // serde_json refuses 1e999 rather than reading it as infinity.
+        let e = refused(&GOOD.replace("19.99", "1e999"));
+        assert_eq!(e.field, "items[0].unit_price");
+        let e = refused(&GOOD.replace("\"qty\":1.0", "\"qty\":-1e999"));
+        assert_eq!(e.field, "items[0].qty");
     }
 
     #[test]

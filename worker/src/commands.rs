@@ -246,3 +246,13 @@ pub async fn status(order_id: &str, json: bool) -> anyhow::Result<ExitCode> {
     }
     Ok(ExitCode::SUCCESS)
 }
+
+pub async fn history(workflow_id: &str) -> anyhow::Result<ExitCode> {
+    use std::io::Write as _;
+    let client = connect::connect().await?;
+    let json = launch::history_json(&client, workflow_id).await?;
+    let mut out = std::io::stdout().lock();
+    out.write_all(&json)?;
+    out.write_all(b"\n")?;
+    Ok(ExitCode::SUCCESS)
+}

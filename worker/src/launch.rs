@@ -64,6 +64,16 @@ pub async fn history(client: &Client, workflow_id: &str) -> anyhow::Result<SagaH
     Ok(SagaHistory::from_events(&events))
 }
 
+/// The full event history of the latest run of `workflow_id` as JSON (the replayer's format).
+pub async fn history_json(client: &Client, workflow_id: &str) -> anyhow::Result<Vec<u8>> {
+    client
+        .get_workflow_handle::<OrderSaga>(workflow_id)
+        .fetch_history(WorkflowFetchHistoryOptions::default())
+        .to_json()
+        .await
+        .with_context(|| format!("reading the history of {workflow_id}"))
+}
+
 /// True when `history` is what the design's table says for the order id's scenario.
 pub fn matches_design(order_id: &str, history: &SagaHistory) -> bool {
     let scenario = saga_protos::scenario::Scenario::for_order_id(order_id);

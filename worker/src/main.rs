@@ -95,6 +95,9 @@ enum Command {
         #[arg(long, env = "SAGA_TASK_QUEUE", default_value = saga_worker::config::DEFAULT_TASK_QUEUE)]
         task_queue: String,
     },
+    /// Print a workflow's full event history as JSON, the format the Web UI exports and the
+    /// replay tests read (`saga history ID > workflows/tests/histories/NAME.json`).
+    History { workflow_id: String },
     /// Show what each service holds for an order.
     Status {
         order_id: String,
@@ -122,6 +125,7 @@ async fn main() -> ExitCode {
             task_queue,
         } => commands::start(&file, wait, workflow_id, &task_queue).await,
         Command::Scenarios { task_queue } => commands::scenarios(&task_queue).await,
+        Command::History { workflow_id } => commands::history(&workflow_id).await,
         Command::Status { order_id, json } => commands::status(&order_id, json).await,
     };
     match outcome {

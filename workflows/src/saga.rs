@@ -98,6 +98,10 @@ impl OrderSaga {
             s.phase = "running".into();
         });
 
+        // Cancelled before anything was done: nothing to undo.
+        if ctx.cancellation_token().is_cancelled() {
+            return Err(WorkflowTermination::cancelled());
+        }
         let mut order = order;
         let mut done: Vec<Step> = Vec::new();
         for step in [
@@ -122,6 +126,16 @@ impl OrderSaga {
                 }
             };
             let order = compensate(ctx, order, done, &reason).await?;
+            // Cancellation never interrupts a step (its activity has a detached token), so a
+            // cancel request lands in one of three places, all ending the same way once the
+            // compensations have run:
+            // - the step in progress succeeds: it is compensated with the earlier ones;
+            // - the step fails with its business error at the same time: the failure is
+            //   compensated as usual, but the caller asked for a cancellation and the saga is
+            //   undone, so the workflow ends Cancelled rather than SagaFailed (the cause stays
+            //   in the `state` query's `last_error`);
+            // - a compensation fails: `compensate` has already returned SagaFailed above and
+            //   sent the failure notification, because someone must look at that order.
             if ctx.cancellation_token().is_cancelled() {
                 return Err(WorkflowTermination::cancelled());
             }

@@ -743,4 +743,96 @@ async fn drop_pg_databases(admin_url: &str, databases: &[(Service, String, Strin
         }
         let _ = admin.close().await;
     }
+/// Every event of the latest run of `workflow_id`.
+pub async fn history_events(
+    client: &Client,
+    workflow_id: &str,
+) -> Vec<temporalio_common::protos::temporal::api::history::v1::HistoryEvent> {
+    client
+        .get_workflow_handle::<saga_workflows::OrderSaga>(workflow_id)
+        .fetch_history(temporalio_client::WorkflowFetchHistoryOptions::default())
+        .into_events()
+        .await
+        .unwrap_or_else(|e| panic!("history of {workflow_id}: {e}"))
+}
+
+/// The number of rows in every table of the four stores under `data_dir`, keyed
+/// `service.table` (migration bookkeeping left out): proof that nothing was written.
+pub async fn row_counts(data_dir: &Path) -> std::collections::BTreeMap<String, i64> {
+    use sqlx::Row as _;
+    let mut counts = std::collections::BTreeMap::new();
+    for service in Service::ALL {
+        let url = service.default_url(data_dir);
+        let pool = sqlx::SqlitePool::connect(&url)
+            .await
+            .unwrap_or_else(|e| panic!("{url}: {e}"));
+        let tables: Vec<String> = sqlx::query(
+            "SELECT name FROM sqlite_master WHERE type = 'table' \
+             AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_sqlx%'",
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+        for table in tables {
+            let n: i64 = sqlx::query(&format!("SELECT COUNT(*) FROM \"{table}\""))
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+                .get(0);
+            counts.insert(format!("{}.{table}", service.name()), n);
+        }
+        pool.close().await;
+    }
+    counts
+}
+
+/// `saga status ORDER_ID --json` on the stores under `data_dir`.
+pub fn saga_status_json(data_dir: &Path, order_id: &str) -> serde_json::Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_saga"))
+        .args(["status", order_id, "--json"])
+        .env("SAGA_DATA_DIR", data_dir)
+        .output()
+        .expect("running saga status");
+    assert!(
+        out.status.success(),
+        "saga status {order_id}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("saga status --json prints JSON")
+}
+
+/// Waits until the saga's pending activity of `activity_type` has started on a worker (the
+/// history records ActivityTaskStarted only when the attempt ends, so ask `describe`).
+pub async fn wait_until_started(server: &DevServer, workflow_id: &str, activity_type: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        let out = server.cli(&[
+            "workflow",
+            "describe",
+            "-w",
+            workflow_id,
+            "--output",
+            "json",
+        ]);
+        if out.status.success() {
+            let described: serde_json::Value =
+                serde_json::from_slice(&out.stdout).unwrap_or_default();
+            let started = described["pendingActivities"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|a| {
+                    a["activityType"]["name"] == activity_type
+                        && a["state"].as_str().is_some_and(|s| s.ends_with("STARTED"))
+                });
+            if started {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{activity_type} of {workflow_id} did not start within 60 s");
 }
