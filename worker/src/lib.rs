@@ -6,5 +6,6 @@ pub mod config;
 pub mod connect;
 pub mod history;
 pub mod launch;
+pub mod observability;
 pub mod run_worker;
 pub mod status;

@@ -36,6 +36,10 @@ enum Command {
         /// server round trips). Change it only with no sagas in flight.
         #[arg(long, env = "SAGA_DISPATCH", default_value = "remote")]
         dispatch: saga_workflows::Dispatch,
+        /// Serve Prometheus metrics (the SDK's and the saga's) on this port, at /metrics.
+        /// Off unless set; 9464 is the usual choice.
+        #[arg(long, env = "SAGA_METRICS_PORT")]
+        metrics_port: Option<u16>,
     },
     /// Start an OrderSaga from an order JSON file ("-" reads standard input).
     Start {
@@ -77,7 +81,8 @@ async fn main() -> ExitCode {
         Command::Worker {
             task_queue,
             dispatch,
-        } => commands::worker(task_queue, dispatch).await,
+            metrics_port,
+        } => commands::worker(task_queue, dispatch, metrics_port).await,
         Command::Start {
             file,
             wait,

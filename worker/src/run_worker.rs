@@ -1,11 +1,11 @@
 //! `saga worker`: the Temporal worker that runs the workflow and the services' activities.
 
-use crate::{config, connect};
+use crate::{config, connect, observability};
 use anyhow::Context as _;
 use saga_activities::{Faults, Service, Stores};
 use saga_workflows::{OrderSaga, SagaConfig};
 use std::{sync::Arc, time::Duration};
-use temporalio_sdk::{Runtime, Worker, WorkerOptions};
+use temporalio_sdk::{Runtime, Worker, WorkerOptions, runtime::RuntimeOptions};
 
 /// What one worker process runs.
 #[derive(Debug, Clone)]
@@ -15,6 +15,8 @@ pub struct WorkerSettings {
     pub graceful_shutdown: Duration,
     /// How the workflow dispatches its steps and to which queues.
     pub saga: SagaConfig,
+    /// Serve Prometheus metrics on this port (`None`: no endpoint).
+    pub metrics_port: Option<u16>,
 }
 
 impl Default for WorkerSettings {
@@ -23,6 +25,7 @@ impl Default for WorkerSettings {
             task_queue: config::DEFAULT_TASK_QUEUE.to_owned(),
             graceful_shutdown: Duration::from_secs(10),
             saga: SagaConfig::default(),
+            metrics_port: None,
         }
     }
 }
@@ -51,10 +54,22 @@ pub async fn run(settings: WorkerSettings) -> anyhow::Result<()> {
         "connecting to Temporal"
     );
     let client = connect::connect_with_retry().await?;
+    observability::check_search_attributes(&client, &client_opts.namespace).await?;
     tracing::info!(task_queue = %settings.task_queue, "connected; polling");
 
+    let metrics = settings
+        .metrics_port
+        .map(observability::start_metrics)
+        .transpose()?;
+    if let Some(m) = &metrics {
+        tracing::info!(address = %m.address, "serving Prometheus metrics on /metrics");
+    }
+    let runtime_options = RuntimeOptions::builder()
+        .telemetry_options(observability::telemetry_options(metrics.as_ref()))
+        .build()
+        .map_err(|e| anyhow::anyhow!(e))?;
     let runtime =
-        Runtime::from_current_tokio(Default::default()).context("starting the Temporal runtime")?;
+        Runtime::from_current_tokio(runtime_options).context("starting the Temporal runtime")?;
     let saga = settings.saga.clone();
     tracing::info!(dispatch = ?saga.dispatch, routing = ?saga.routing, "saga dispatch");
     let mut options = WorkerOptions::new(&settings.task_queue)
