@@ -14,9 +14,7 @@
 //!
 //! Nothing is recorded until [`install`] is called (the worker does when metrics are on).
 
-use saga_protos::scenario::activity::{
-    PROCESS_REFUND, RELEASE_INVENTORY, UPDATE_ORDER_STATUS,
-};
+use saga_protos::scenario::activity::{PROCESS_REFUND, RELEASE_INVENTORY, UPDATE_ORDER_STATUS};
 use std::{
     sync::{Arc, OnceLock},
     time::Duration,
@@ -83,17 +81,25 @@ fn is_compensation(activity: &str) -> bool {
 }
 
 impl Instruments {
-    fn labels(&self, key: &'static str, value: &str) -> temporalio_common::telemetry::metrics::MetricAttributes {
-        self.meter.new_attributes(NewAttributes::new(vec![MetricKeyValue::new(
-            key,
-            value.to_owned(),
-        )]))
+    fn labels(
+        &self,
+        key: &'static str,
+        value: &str,
+    ) -> temporalio_common::telemetry::metrics::MetricAttributes {
+        self.meter
+            .new_attributes(NewAttributes::new(vec![MetricKeyValue::new(
+                key,
+                value.to_owned(),
+            )]))
     }
 }
 
 /// One local transaction of `activity` took `elapsed`.
 pub(crate) fn store_latency(activity: &str, elapsed: Duration) {
-    with(|m| m.store_latency.record(elapsed, &m.labels("activity", activity)));
+    with(|m| {
+        m.store_latency
+            .record(elapsed, &m.labels("activity", activity))
+    });
 }
 
 /// `activity` succeeded.
@@ -113,7 +119,8 @@ pub(crate) fn succeeded(activity: &str) {
 pub(crate) fn business_failure(activity: &str) {
     with(|m| {
         if is_compensation(activity) {
-            m.compensation_failures.add(1, &m.labels("activity", activity));
+            m.compensation_failures
+                .add(1, &m.labels("activity", activity));
         }
     });
 }

@@ -5,7 +5,7 @@
 use anyhow::Context as _;
 use saga_workflows::visibility::SEARCH_ATTRIBUTES;
 use std::{net::SocketAddr, sync::Arc};
-use temporalio_client::{Client, grpc::OperatorService as _};
+use temporalio_client::Client;
 use temporalio_common::{
     protos::temporal::api::{
         enums::v1::IndexedValueType, operatorservice::v1::ListSearchAttributesRequest,
@@ -36,10 +36,16 @@ pub async fn check_search_attributes(client: &Client, namespace: &str) -> anyhow
             .custom_attributes
             .get(name)
             .and_then(|t| IndexedValueType::try_from(*t).ok())
-            .map(|t| t.as_str_name().trim_start_matches("INDEXED_VALUE_TYPE_").to_lowercase());
+            .map(|t| {
+                t.as_str_name()
+                    .trim_start_matches("INDEXED_VALUE_TYPE_")
+                    .to_lowercase()
+            });
         match registered {
             Some(t) if t == kind.to_lowercase() => continue,
-            Some(t) => problems.push(format!("{name} is registered as {t}, the saga needs {kind}")),
+            Some(t) => problems.push(format!(
+                "{name} is registered as {t}, the saga needs {kind}"
+            )),
             None => problems.push(format!("{name} ({kind}) is not registered")),
         }
         commands.push(format!(

@@ -52,7 +52,10 @@ async fn the_state_query_shows_a_saga_held_at_a_step_and_at_its_end() {
         if s.current.as_deref() == Some(RESERVE_INVENTORY) {
             break s;
         }
-        assert!(Instant::now() < deadline, "never reached ReserveInventory: {s:?}");
+        assert!(
+            Instant::now() < deadline,
+            "never reached ReserveInventory: {s:?}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     assert_eq!(held.phase, "running");
@@ -73,8 +76,15 @@ async fn the_state_query_shows_a_saga_held_at_a_step_and_at_its_end() {
         &success.workflow_id,
     ]);
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(text.contains(RESERVE_INVENTORY) && text.contains("running"), "{text}");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains(RESERVE_INVENTORY) && text.contains("running"),
+        "{text}"
+    );
 
     // At the end: both closed, and the query still answers (from a replay if need be).
     launch::wait(&client, &success).await.unwrap();
@@ -106,7 +116,11 @@ fn list_until(server: &DevServer, query: &str, expected: &BTreeSet<String>) -> B
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let out = server.cli(&["workflow", "list", "--query", query, "--output", "json"]);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let ids = workflow_ids(&String::from_utf8_lossy(&out.stdout));
         if &ids == expected || Instant::now() > deadline {
             return ids;
@@ -155,7 +169,8 @@ fn sample(metrics: &BTreeMap<String, f64>, name: &str, label: &str, value: &str)
     metrics
         .iter()
         .filter(|(series, _)| {
-            series.starts_with(&format!("{name}{{")) && series.contains(&format!("{label}=\"{value}\""))
+            series.starts_with(&format!("{name}{{"))
+                && series.contains(&format!("{label}=\"{value}\""))
         })
         .map(|(_, v)| *v)
         .sum()
@@ -239,7 +254,12 @@ async fn a_mixed_run_is_listed_counted_and_logged() {
             "compensations of {activity}"
         );
         assert_eq!(
-            sample(&metrics, "saga_compensation_failures_total", "activity", activity),
+            sample(
+                &metrics,
+                "saga_compensation_failures_total",
+                "activity",
+                activity
+            ),
             get(&compensation_failed),
             "compensation failures of {activity}"
         );
@@ -269,13 +289,20 @@ async fn a_mixed_run_is_listed_counted_and_logged() {
     let mut activity_lines = 0;
     for line in log.lines().filter(|l| l.starts_with('{')) {
         let entry: serde_json::Value = serde_json::from_str(line).unwrap();
-        if !entry["target"].as_str().is_some_and(|t| t.starts_with("saga_activities")) {
+        if !entry["target"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("saga_activities"))
+        {
             continue;
         }
         activity_lines += 1;
         let span = &entry["span"];
-        let order_id = span["order_id"].as_str().unwrap_or_else(|| panic!("{line}"));
-        let workflow_id = span["workflow_id"].as_str().unwrap_or_else(|| panic!("{line}"));
+        let order_id = span["order_id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{line}"));
+        let workflow_id = span["workflow_id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{line}"));
         assert_eq!(workflow_id, launch::workflow_id(order_id), "{line}");
         assert!(span["activity"].is_string(), "{line}");
         logged.insert(order_id.to_owned());
@@ -298,7 +325,11 @@ async fn the_worker_refuses_a_server_without_the_search_attributes() {
         if let Some(status) = worker.try_wait() {
             break status;
         }
-        assert!(Instant::now() < deadline, "the worker kept running: {}", worker.log_text());
+        assert!(
+            Instant::now() < deadline,
+            "the worker kept running: {}",
+            worker.log_text()
+        );
         std::thread::sleep(Duration::from_millis(100));
     };
     let log = worker.log_text();
@@ -321,7 +352,11 @@ async fn the_worker_refuses_a_server_without_the_search_attributes() {
     for command in commands {
         let args: Vec<&str> = command.split(' ').skip(1).collect();
         let out = server.cli(&args);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     let _worker = WorkerProcess::start(&server, data.path(), &[]);
     let client = server.client().await;
