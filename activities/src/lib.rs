@@ -16,6 +16,7 @@ pub mod db;
 mod error;
 pub mod faults;
 pub mod inventory;
+pub mod metrics;
 pub mod notifications;
 pub mod orders;
 pub mod payments;
@@ -56,7 +57,10 @@ where
     );
     let outcome: Result<Order, StepError> = async {
         faults.before(activity, attempt).await?;
-        let order = transaction().await?;
+        let started = std::time::Instant::now();
+        let order = transaction().await;
+        metrics::store_latency(activity, started.elapsed());
+        let order = order?;
         faults.after_commit(activity, attempt)?;
         if let Some(kind) = injected_failure(activity, order_id) {
             return Err(StepError::business(
@@ -72,12 +76,17 @@ where
     match outcome {
         Ok(order) => {
             tracing::info!("committed");
+            metrics::succeeded(activity);
             Ok(order)
         }
         Err(e) => {
             match &e {
                 StepError::Transient(_) => tracing::warn!(error = %e, "will retry"),
-                _ => tracing::info!(error = %e, "failed"),
+                StepError::Business { .. } => {
+                    tracing::info!(error = %e, "failed");
+                    metrics::business_failure(activity);
+                }
+                StepError::Invalid(_) => tracing::info!(error = %e, "failed"),
             }
             Err(e.into_activity_error())
         }
@@ -222,8 +231,9 @@ impl NotificationActivities {
             self.store.notify(&notification).await?;
             Ok(order)
         })
-        .await
-        .map(drop)
+        .await?;
+        metrics::notified(&notification.status);
+        Ok(())
     }
 }
 

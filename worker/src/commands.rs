@@ -20,7 +20,13 @@ pub fn init_logging(json: bool, is_worker: bool) {
     let filter = EnvFilter::try_from_env("SAGA_LOG").unwrap_or_else(|_| EnvFilter::new(default));
     let builder = fmt().with_env_filter(filter).with_writer(std::io::stderr);
     if json {
-        builder.json().init();
+        // Each line carries the fields of the span it was logged in (an activity's order_id,
+        // workflow_id, attempt) under "span", so it can be filtered without joining lines.
+        builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .init();
     } else {
         builder.init();
     }
@@ -31,9 +37,11 @@ pub async fn worker(
     dispatch: saga_workflows::Dispatch,
     roles: Vec<Role>,
     queues: ServiceQueues,
+    metrics_port: Option<u16>,
 ) -> anyhow::Result<ExitCode> {
     run_worker::run(WorkerSettings {
         task_queue,
+        metrics_port,
         saga: saga_workflows::SagaConfig {
             dispatch,
             ..Default::default()

@@ -32,8 +32,11 @@ pub async fn start(
     order: &Order,
 ) -> anyhow::Result<Started> {
     let input = RawValue::from_value(order, &PayloadConverter::serde_json());
+    let (summary, details) = describe(order);
     let options = WorkflowStartOptions::new(task_queue, workflow_id)
         .execution_timeout(EXECUTION_TIMEOUT)
+        .static_summary(summary)
+        .static_details(details)
         .build();
     let handle = client
         .start_workflow(OrderSaga::run, input, options)
@@ -43,6 +46,31 @@ pub async fn start(
         workflow_id: workflow_id.to_owned(),
         run_id: handle.run_id().unwrap_or_default().to_owned(),
     })
+}
+
+/// The Web UI's summary line and details of a saga: which order, whose, how much, what.
+pub fn describe(order: &Order) -> (String, String) {
+    let money = |cents: i64| format!("{}.{:02}", cents / 100, cents % 100);
+    let summary = format!(
+        "order {} · {} items · total {}",
+        order.order_id,
+        order.items.len(),
+        money(order.total_cents())
+    );
+    let mut details = format!(
+        "order: {}\ncustomer: {}\ndate: {}\ntotal: {}\nitems:",
+        order.order_id,
+        order.customer_id,
+        order.order_date,
+        money(order.total_cents())
+    );
+    for item in &order.items {
+        details.push_str(&format!(
+            "\n- {} × {} ({}) at {}",
+            item.qty, item.item_id, item.description, item.unit_price
+        ));
+    }
+    (summary, details)
 }
 
 /// Waits for the saga to close and reads its path and outcome from the history.

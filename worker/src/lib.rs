@@ -7,5 +7,6 @@ pub mod connect;
 pub mod history;
 pub mod launch;
 pub mod roles;
+pub mod observability;
 pub mod run_worker;
 pub mod status;

@@ -62,6 +62,10 @@ enum Command {
         roles: Vec<saga_worker::roles::Role>,
         #[command(flatten)]
         queues: saga_worker::roles::ServiceQueues,
+        /// Serve Prometheus metrics (the SDK's and the saga's) on this port, at /metrics.
+        /// Off unless set; 9464 is the usual choice.
+        #[arg(long, env = "SAGA_METRICS_PORT")]
+        metrics_port: Option<u16>,
     },
     /// Start an OrderSaga from an order JSON file ("-" reads standard input).
     ///
@@ -117,7 +121,8 @@ async fn main() -> ExitCode {
             dispatch,
             roles,
             queues,
-        } => commands::worker(task_queue, dispatch, roles, queues).await,
+            metrics_port,
+        } => commands::worker(task_queue, dispatch, roles, queues, metrics_port).await,
         Command::Start {
             file,
             wait,

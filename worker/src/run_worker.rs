@@ -1,7 +1,7 @@
 //! `saga worker`: the Temporal worker that runs the workflow and the services' activities.
 
 use crate::{
-    config, connect,
+    config, connect, observability,
     roles::{QueuePlan, Roles, ServiceQueues},
 };
 use anyhow::Context as _;
@@ -9,7 +9,7 @@ use saga_activities::{Faults, Service, Stores};
 use saga_workflows::{OrderSaga, SagaConfig};
 use std::{sync::Arc, time::Duration};
 use temporalio_client::Client;
-use temporalio_sdk::{Runtime, Worker, WorkerOptions};
+use temporalio_sdk::{Runtime, Worker, WorkerOptions, runtime::RuntimeOptions};
 
 /// What one worker process runs.
 #[derive(Debug, Clone)]
@@ -24,6 +24,8 @@ pub struct WorkerSettings {
     pub roles: Roles,
     /// Each service's task queue when the roles are split.
     pub queues: ServiceQueues,
+    /// Serve Prometheus metrics on this port (`None`: no endpoint).
+    pub metrics_port: Option<u16>,
 }
 
 impl Default for WorkerSettings {
@@ -34,6 +36,7 @@ impl Default for WorkerSettings {
             saga: SagaConfig::default(),
             roles: Roles::default(),
             queues: ServiceQueues::default(),
+            metrics_port: None,
         }
     }
 }
@@ -75,8 +78,21 @@ pub async fn run(settings: WorkerSettings) -> anyhow::Result<()> {
         "connecting to Temporal"
     );
     let client = connect::connect_with_retry().await?;
+    observability::check_search_attributes(&client, &client_opts.namespace).await?;
+
+    let metrics = settings
+        .metrics_port
+        .map(observability::start_metrics)
+        .transpose()?;
+    if let Some(m) = &metrics {
+        tracing::info!(address = %m.address, "serving Prometheus metrics on /metrics");
+    }
+    let runtime_options = RuntimeOptions::builder()
+        .telemetry_options(observability::telemetry_options(metrics.as_ref()))
+        .build()
+        .map_err(|e| anyhow::anyhow!(e))?;
     let runtime =
-        Runtime::from_current_tokio(Default::default()).context("starting the Temporal runtime")?;
+        Runtime::from_current_tokio(runtime_options).context("starting the Temporal runtime")?;
     if settings.roles.runs_workflow() {
         tracing::info!(dispatch = ?saga.dispatch, routing = ?saga.routing, "saga dispatch");
     }

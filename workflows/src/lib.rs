@@ -12,6 +12,7 @@
 mod config;
 mod options;
 mod saga;
+pub mod visibility;
 
 pub use config::{Dispatch, Routing, SagaConfig};
 

@@ -1,6 +1,7 @@
 use crate::{
     config::{Dispatch, SagaConfig},
     options::{activity_options, local_activity_options},
+    visibility,
 };
 use saga_protos::{
     Notification, Order,
@@ -59,7 +60,9 @@ pub struct SagaState {
     pub last_error: Option<String>,
     /// The compensations that have completed, in the order they ran.
     pub compensations: Vec<String>,
-    /// `running`, `completed`, `compensating`, `compensated` or `compensation-failed`.
+    /// `running` or `compensating` while the saga runs; once it has ended, its outcome (the
+    /// `SagaOutcome` search attribute): `completed`, `compensated`, `compensation-failed`,
+    /// `cancelled`, `invalid` or `failed`.
     pub phase: String,
 }
 
@@ -85,69 +88,14 @@ impl OrderSaga {
 impl OrderSaga {
     #[run]
     pub async fn run(ctx: &mut WorkflowContext<Self>, input: RawValue) -> WorkflowResult<Order> {
-        // The input is parsed here rather than by the SDK so that a malformed order fails the
-        // workflow with an error naming the field, instead of failing workflow tasks forever.
-        let order = parse_input(&input).map_err(|reason| {
-            ApplicationFailure::builder(reason)
-                .type_name(INVALID_ORDER.to_owned())
-                .non_retryable(true)
-                .build()
-        })?;
-        progress(ctx, |s| {
-            s.order = Some(order.clone());
-            s.phase = "running".into();
-        });
-
-        // Cancelled before anything was done: nothing to undo.
-        if ctx.cancellation_token().is_cancelled() {
-            return Err(WorkflowTermination::cancelled());
-        }
-        let mut order = order;
-        let mut done: Vec<Step> = Vec::new();
-        for step in [
-            Step::ProcessOrder,
-            Step::ProcessPayment,
-            Step::ReserveInventory,
-        ] {
-            let reason = match run_step(ctx, step, &order).await {
-                Ok(next) => {
-                    order = next;
-                    done.push(step);
-                    progress(ctx, |s| s.order = Some(order.clone()));
-                    if !ctx.cancellation_token().is_cancelled() {
-                        continue;
-                    }
-                    "workflow cancelled".to_owned()
-                }
-                Err(error) => {
-                    // The failed step may have committed before it failed: undo it first.
-                    done.push(step);
-                    describe(&error)
-                }
-            };
-            let order = compensate(ctx, order, done, &reason).await?;
-            // Cancellation never interrupts a step (its activity has a detached token), so a
-            // cancel request lands in one of three places, all ending the same way once the
-            // compensations have run:
-            // - the step in progress succeeds: it is compensated with the earlier ones;
-            // - the step fails with its business error at the same time: the failure is
-            //   compensated as usual, but the caller asked for a cancellation and the saga is
-            //   undone, so the workflow ends Cancelled rather than SagaFailed (the cause stays
-            //   in the `state` query's `last_error`);
-            // - a compensation fails: `compensate` has already returned SagaFailed above and
-            //   sent the failure notification, because someone must look at that order.
-            if ctx.cancellation_token().is_cancelled() {
-                return Err(WorkflowTermination::cancelled());
-            }
-            return Err(saga_failed(format!(
-                "order {} compensated after {reason}",
-                order.order_id
-            )));
-        }
-
-        notify(ctx, &order, None).await?;
-        progress(ctx, |s| s.phase = "completed".into());
-        Ok(order)
+        let result = run_saga(ctx, input).await;
+        // Recorded in the workflow task that closes the saga, so a list query by outcome never
+        // sees a closed saga still marked `running`.
+        let outcome = ctx.state(|w| visibility::outcome_at_close(&w.state.phase));
+        progress(ctx, |s| s.phase = outcome.to_owned());
+        ctx.upsert_search_attributes([visibility::SAGA_OUTCOME.value_set(outcome.to_owned())]);
+        ctx.set_current_details(format!("ended: {outcome}"));
+        result
     }
 
     /// The saga's progress: current step, order, last error, compensations run.
@@ -155,6 +103,86 @@ impl OrderSaga {
     pub fn state(&self, _ctx: &WorkflowContextView) -> SagaState {
         self.state.clone()
     }
+}
+
+async fn run_saga(ctx: &WorkflowContext<OrderSaga>, input: RawValue) -> WorkflowResult<Order> {
+    // The input is parsed here rather than by the SDK so that a malformed order fails the
+    // workflow with an error naming the field, instead of failing workflow tasks forever.
+    let order = match parse_input(&input) {
+        Ok(order) => order,
+        Err(reason) => {
+            progress(ctx, |s| {
+                s.last_error = Some(reason.clone());
+                s.phase = visibility::INVALID.into();
+            });
+            return Err(ApplicationFailure::builder(reason)
+                .type_name(INVALID_ORDER.to_owned())
+                .non_retryable(true)
+                .build()
+                .into());
+        }
+    };
+    ctx.upsert_search_attributes([
+        visibility::ORDER_ID.value_set(order.order_id.clone()),
+        visibility::SAGA_OUTCOME.value_set(visibility::RUNNING.to_owned()),
+    ]);
+    progress(ctx, |s| {
+        s.order = Some(order.clone());
+        s.phase = visibility::RUNNING.into();
+    });
+
+    // Cancelled before anything was done: nothing to undo.
+    if ctx.cancellation_token().is_cancelled() {
+        progress(ctx, |s| s.phase = visibility::CANCELLED.into());
+        return Err(WorkflowTermination::cancelled());
+    }
+    let mut order = order;
+    let mut done: Vec<Step> = Vec::new();
+    for step in [
+        Step::ProcessOrder,
+        Step::ProcessPayment,
+        Step::ReserveInventory,
+    ] {
+        let reason = match run_step(ctx, step, &order).await {
+            Ok(next) => {
+                order = next;
+                done.push(step);
+                progress(ctx, |s| s.order = Some(order.clone()));
+                if !ctx.cancellation_token().is_cancelled() {
+                    continue;
+                }
+                "workflow cancelled".to_owned()
+            }
+            Err(error) => {
+                // The failed step may have committed before it failed: undo it first.
+                done.push(step);
+                describe(&error)
+            }
+        };
+        let order = compensate(ctx, order, done, &reason).await?;
+        // Cancellation never interrupts a step (its activity has a detached token), so a
+        // cancel request lands in one of three places, all ending the same way once the
+        // compensations have run:
+        // - the step in progress succeeds: it is compensated with the earlier ones;
+        // - the step fails with its business error at the same time: the failure is
+        //   compensated as usual, but the caller asked for a cancellation and the saga is
+        //   undone, so the workflow ends Cancelled rather than SagaFailed (the cause stays
+        //   in the `state` query's `last_error`);
+        // - a compensation fails: `compensate` has already returned SagaFailed above and
+        //   sent the failure notification, because someone must look at that order.
+        if ctx.cancellation_token().is_cancelled() {
+            progress(ctx, |s| s.phase = visibility::CANCELLED.into());
+            return Err(WorkflowTermination::cancelled());
+        }
+        return Err(saga_failed(format!(
+            "order {} compensated after {reason}",
+            order.order_id
+        )));
+    }
+
+    notify(ctx, &order, None).await?;
+    progress(ctx, |s| s.phase = visibility::COMPLETED.into());
+    Ok(order)
 }
 
 fn parse_input(input: &RawValue) -> Result<Order, String> {
@@ -215,6 +243,7 @@ where
     let name = activity.name().to_owned();
     let (dispatch, task_queue) =
         ctx.state(|w| (w.config.dispatch, w.config.routing.queue_of(&name)));
+    ctx.set_current_details(format!("{name}: {summary}"));
     progress(ctx, |s| s.current = Some(name));
     match dispatch {
         Dispatch::Remote => {
@@ -240,7 +269,7 @@ async fn compensate(
 ) -> WorkflowResult<Order> {
     progress(ctx, |s| {
         s.last_error = Some(reason.to_owned());
-        s.phase = "compensating".into();
+        s.phase = visibility::COMPENSATING.into();
     });
     for step in done.into_iter().rev() {
         let compensation = step.compensation();
@@ -256,7 +285,7 @@ async fn compensate(
                 let error = describe(&error);
                 progress(ctx, |s| {
                     s.last_error = Some(error.clone());
-                    s.phase = "compensation-failed".into();
+                    s.phase = visibility::COMPENSATION_FAILED.into();
                 });
                 notify(ctx, &order, Some(error.clone())).await?;
                 return Err(saga_failed(format!(
@@ -265,7 +294,7 @@ async fn compensate(
             }
         }
     }
-    progress(ctx, |s| s.phase = "compensated".into());
+    progress(ctx, |s| s.phase = visibility::COMPENSATED.into());
     Ok(order)
 }
 

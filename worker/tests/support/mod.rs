@@ -48,6 +48,8 @@ pub struct ServerOptions {
     pub db_file: Option<PathBuf>,
     /// Reuse this gRPC port (for restarts).
     pub port: Option<u16>,
+    /// Leave out the `--search-attribute` flags (the worker must refuse such a server).
+    pub without_search_attributes: bool,
 }
 
 impl DevServer {
@@ -70,8 +72,10 @@ impl DevServer {
         .args(["--port", &port.to_string()])
         .args(["--http-port", &free_port().to_string()])
         .args(["--metrics-port", &free_port().to_string()]);
-        for sa in SEARCH_ATTRIBUTES {
-            cmd.args(["--search-attribute", sa]);
+        if !options.without_search_attributes {
+            for sa in SEARCH_ATTRIBUTES {
+                cmd.args(["--search-attribute", sa]);
+            }
         }
         let ui_port = if options.ui {
             let ui = free_port();
@@ -835,4 +839,18 @@ pub async fn wait_until_started(server: &DevServer, workflow_id: &str, activity_
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     panic!("{activity_type} of {workflow_id} did not start within 60 s");
+}
+/// A dev server without the saga's search attributes, as a server set up by hand may be.
+pub fn start_server_without_search_attributes() -> DevServer {
+    DevServer::start_with(ServerOptions {
+        without_search_attributes: true,
+        ..Default::default()
+    })
+}
+
+impl WorkerProcess {
+    /// The exit status, once the process has exited.
+    pub fn try_wait(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
 }
