@@ -28,9 +28,11 @@ pub fn init_logging(json: bool, is_worker: bool) {
 pub async fn worker(
     task_queue: String,
     dispatch: saga_workflows::Dispatch,
+    tuning: saga_worker::tuning::Tuning,
 ) -> anyhow::Result<ExitCode> {
     run_worker::run(WorkerSettings {
         task_queue,
+        tuning,
         saga: saga_workflows::SagaConfig {
             dispatch,
             ..Default::default()
@@ -157,4 +159,18 @@ pub async fn status(order_id: &str, json: bool) -> anyhow::Result<ExitCode> {
         print!("{}", status::render(order_id, &s));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+pub async fn bench(args: &saga_worker::bench::BenchArgs) -> anyhow::Result<ExitCode> {
+    let report = saga_worker::bench::run(args).await?;
+    if args.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        print!("{}", report.render());
+    }
+    Ok(if report.failures == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

@@ -36,6 +36,8 @@ enum Command {
         /// server round trips). Change it only with no sagas in flight.
         #[arg(long, env = "SAGA_DISPATCH", default_value = "remote")]
         dispatch: saga_workflows::Dispatch,
+        #[command(flatten)]
+        tuning: saga_worker::tuning::Tuning,
     },
     /// Start an OrderSaga from an order JSON file ("-" reads standard input).
     Start {
@@ -60,6 +62,9 @@ enum Command {
         #[arg(long, env = "SAGA_TASK_QUEUE", default_value = saga_worker::config::DEFAULT_TASK_QUEUE)]
         task_queue: String,
     },
+    /// Start many sagas against a running server and worker; report throughput, latency, the
+    /// worker's CPU and memory, and check every answer. Exits non-zero on any wrong answer.
+    Bench(saga_worker::bench::BenchArgs),
     /// Show what each service holds for an order.
     Status {
         order_id: String,
@@ -77,7 +82,8 @@ async fn main() -> ExitCode {
         Command::Worker {
             task_queue,
             dispatch,
-        } => commands::worker(task_queue, dispatch).await,
+            tuning,
+        } => commands::worker(task_queue, dispatch, tuning).await,
         Command::Start {
             file,
             wait,
@@ -86,6 +92,7 @@ async fn main() -> ExitCode {
         } => commands::start(&file, wait, workflow_id, &task_queue).await,
         Command::Scenarios { task_queue } => commands::scenarios(&task_queue).await,
         Command::Status { order_id, json } => commands::status(&order_id, json).await,
+        Command::Bench(args) => commands::bench(&args).await,
     };
     match outcome {
         Ok(code) => code,

@@ -15,6 +15,8 @@ pub struct WorkerSettings {
     pub graceful_shutdown: Duration,
     /// How the workflow dispatches its steps and to which queues.
     pub saga: SagaConfig,
+    /// Slots, pollers, cache and eager dispatch (see [`crate::tuning`]).
+    pub tuning: crate::tuning::Tuning,
 }
 
 impl Default for WorkerSettings {
@@ -23,6 +25,7 @@ impl Default for WorkerSettings {
             task_queue: config::DEFAULT_TASK_QUEUE.to_owned(),
             graceful_shutdown: Duration::from_secs(10),
             saga: SagaConfig::default(),
+            tuning: Default::default(),
         }
     }
 }
@@ -71,9 +74,14 @@ pub async fn run(settings: WorkerSettings) -> anyhow::Result<()> {
     if let Some(a) = stores.notification_activities(&faults) {
         options = options.register_activities(a);
     }
-    let options = options
+    let mut options = options
         .graceful_shutdown_period(settings.graceful_shutdown)
         .build();
+
+    // --- Tuning: concurrency settings, kept apart from roles and queues above. ---
+    settings.tuning.apply(&mut options);
+    tracing::info!(tuning = ?settings.tuning, "worker tuning");
+
     let mut worker = Worker::new(&runtime, client, options).context("creating the worker")?;
 
     let shutdown = worker.shutdown_handle();
