@@ -38,10 +38,12 @@ pub async fn worker(
     roles: Vec<Role>,
     queues: ServiceQueues,
     metrics_port: Option<u16>,
+    tuning: saga_worker::tuning::Tuning,
 ) -> anyhow::Result<ExitCode> {
     run_worker::run(WorkerSettings {
         task_queue,
         metrics_port,
+        tuning,
         saga: saga_workflows::SagaConfig {
             dispatch,
             ..Default::default()
@@ -263,4 +265,18 @@ pub async fn history(workflow_id: &str) -> anyhow::Result<ExitCode> {
     out.write_all(&json)?;
     out.write_all(b"\n")?;
     Ok(ExitCode::SUCCESS)
+}
+
+pub async fn bench(args: &saga_worker::bench::BenchArgs) -> anyhow::Result<ExitCode> {
+    let report = saga_worker::bench::run(args).await?;
+    if args.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        print!("{}", report.render());
+    }
+    Ok(if report.failures == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

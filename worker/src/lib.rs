@@ -2,11 +2,13 @@
 //! client-side helpers (starting sagas, reading their history) that the commands and the
 //! integration tests share.
 
+pub mod bench;
 pub mod config;
 pub mod connect;
 pub mod history;
 pub mod launch;
-pub mod roles;
 pub mod observability;
+pub mod roles;
 pub mod run_worker;
 pub mod status;
+pub mod tuning;

@@ -66,6 +66,8 @@ enum Command {
         /// Off unless set; 9464 is the usual choice.
         #[arg(long, env = "SAGA_METRICS_PORT")]
         metrics_port: Option<u16>,
+        #[command(flatten)]
+        tuning: saga_worker::tuning::Tuning,
     },
     /// Start an OrderSaga from an order JSON file ("-" reads standard input).
     ///
@@ -102,6 +104,9 @@ enum Command {
     /// Print a workflow's full event history as JSON, the format the Web UI exports and the
     /// replay tests read (`saga history ID > workflows/tests/histories/NAME.json`).
     History { workflow_id: String },
+    /// Start many sagas against a running server and worker; report throughput, latency, the
+    /// worker's CPU and memory, and check every answer. Exits non-zero on any wrong answer.
+    Bench(saga_worker::bench::BenchArgs),
     /// Show what each service holds for an order.
     Status {
         order_id: String,
@@ -122,7 +127,8 @@ async fn main() -> ExitCode {
             roles,
             queues,
             metrics_port,
-        } => commands::worker(task_queue, dispatch, roles, queues, metrics_port).await,
+            tuning,
+        } => commands::worker(task_queue, dispatch, roles, queues, metrics_port, tuning).await,
         Command::Start {
             file,
             wait,
@@ -132,6 +138,7 @@ async fn main() -> ExitCode {
         Command::Scenarios { task_queue } => commands::scenarios(&task_queue).await,
         Command::History { workflow_id } => commands::history(&workflow_id).await,
         Command::Status { order_id, json } => commands::status(&order_id, json).await,
+        Command::Bench(args) => commands::bench(&args).await,
     };
     match outcome {
         Ok(code) => code,

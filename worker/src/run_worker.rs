@@ -26,6 +26,8 @@ pub struct WorkerSettings {
     pub queues: ServiceQueues,
     /// Serve Prometheus metrics on this port (`None`: no endpoint).
     pub metrics_port: Option<u16>,
+    /// Slots, pollers, cache and eager dispatch (see [`crate::tuning`]).
+    pub tuning: crate::tuning::Tuning,
 }
 
 impl Default for WorkerSettings {
@@ -37,6 +39,7 @@ impl Default for WorkerSettings {
             roles: Roles::default(),
             queues: ServiceQueues::default(),
             metrics_port: None,
+            tuning: Default::default(),
         }
     }
 }
@@ -158,15 +161,20 @@ fn build_worker(
             ),
         };
     }
-    let options = options
+    let mut options = options
         .graceful_shutdown_period(settings.graceful_shutdown)
         .build();
+
+    // --- Tuning: concurrency settings, kept apart from roles and queues above. ---
+    settings.tuning.apply(&mut options);
+
     let worker = Worker::new(runtime, client.clone(), options)
         .with_context(|| format!("creating the worker for task queue {}", queue.task_queue))?;
     tracing::info!(
         task_queue = %queue.task_queue,
         workflow = queue.workflow,
         services = ?queue.services.iter().map(|s| s.name()).collect::<Vec<_>>(),
+        tuning = ?settings.tuning,
         "polling"
     );
     Ok(worker)

@@ -747,6 +747,8 @@ async fn drop_pg_databases(admin_url: &str, databases: &[(Service, String, Strin
         }
         let _ = admin.close().await;
     }
+}
+
 /// Every event of the latest run of `workflow_id`.
 pub async fn history_events(
     client: &Client,

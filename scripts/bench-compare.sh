@@ -1,0 +1,135 @@
+#!/usr/bin/env bash
+# Side-by-side benchmark: this worker (remote and local dispatch) against the official Python
+# SDK peer (scripts/peer/peer_saga.py), on ONE in-memory dev server, driven by ONE load
+# generator (`saga bench`) with the same orders, alternating, several rounds; prints medians
+# and ratios. See BENCHMARKS.md for the method.
+#
+# Knobs (environment): ROUNDS (3), N (1500, sagas per throughput run), C (100), LAT_N (100,
+# sagas per latency run at concurrency 1), SWEEP ("1 10 100 500"), SWEEP_N (1000),
+# MODES ("remote local"), PEER (1 = include the peer), SERVER_ARGS (extra start-dev flags),
+# WORKER_ARGS (extra `saga worker` flags), OUT (results directory), SAGA_BIN (use this binary
+# instead of building the release one).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+ROUNDS=${ROUNDS:-3}
+N=${N:-1500}
+C=${C:-100}
+LAT_N=${LAT_N:-100}
+SWEEP=${SWEEP:-"1 10 100 500"}
+SWEEP_N=${SWEEP_N:-1000}
+MODES=${MODES:-"remote local"}
+PEER=${PEER:-1}
+SERVER_ARGS=${SERVER_ARGS:-}
+WORKER_ARGS=${WORKER_ARGS:-}
+OUT=${OUT:-$ROOT/.bench/results-$(date -u +%Y%m%dT%H%M%SZ)}
+PEER_SCRIPT=${PEER_SCRIPT:-$ROOT/scripts/peer/peer_saga.py}
+VENV=$ROOT/.bench/peer
+mkdir -p "$OUT"
+log() { echo "[bench-compare $(date -u +%H:%M:%S)] $*" >&2; }
+
+SAGA=${SAGA_BIN:-$ROOT/target/release/saga}
+if [[ -z ${SAGA_BIN:-} ]]; then
+  log "building the release binary"
+  cargo build --release -p saga-worker --quiet
+fi
+
+if [[ $PEER == 1 ]] && ! "$VENV/bin/python" -c 'import temporalio' 2>/dev/null; then
+  log "setting up the Python peer in $VENV"
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install --quiet temporalio==1.35.0
+fi
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+PIDS=()
+cleanup() {
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+trap cleanup EXIT
+
+PORT=$(free_port)
+export TEMPORAL_ADDRESS=127.0.0.1:$PORT TEMPORAL_NAMESPACE=default
+log "starting one in-memory dev server on $TEMPORAL_ADDRESS"
+# shellcheck disable=SC2086 # SERVER_ARGS is a list of flags
+temporal server start-dev --headless --ip 127.0.0.1 --port "$PORT" \
+  --http-port "$(free_port)" --metrics-port "$(free_port)" --log-level error $SERVER_ARGS \
+  >"$OUT/server.log" 2>&1 &
+SERVER_PID=$!
+PIDS+=("$SERVER_PID")
+for _ in $(seq 100); do
+  temporal operator namespace describe --namespace default --address "$TEMPORAL_ADDRESS" \
+    >/dev/null 2>&1 && break
+  sleep 0.3
+done
+
+WORKER_PID=
+# start_worker IMPL QUEUE DATA_DIR: a fresh worker process (peak RSS is per process).
+start_worker() {
+  local impl=$1 queue=$2 dir=$3
+  mkdir -p "$dir"
+  case $impl in
+    peer)
+      "$VENV/bin/python" "$PEER_SCRIPT" worker "$TEMPORAL_ADDRESS" "$queue" >"$dir/worker.log" 2>&1 &
+      ;;
+    *)
+      # shellcheck disable=SC2086
+      SAGA_DATA_DIR=$dir SAGA_LOG=warn "$SAGA" worker --task-queue "$queue" --dispatch "$impl" \
+        $WORKER_ARGS >"$dir/worker.log" 2>&1 &
+      ;;
+  esac
+  WORKER_PID=$!
+  PIDS+=("$WORKER_PID")
+}
+stop_worker() {
+  kill "$WORKER_PID" 2>/dev/null || true
+  wait "$WORKER_PID" 2>/dev/null || true
+}
+
+# run IMPL SCENARIO ROUND N C: one measured run with a fresh worker on a fresh queue.
+run() {
+  local impl=$1 scenario=$2 round=$3 n=$4 c=$5
+  local name=$impl-$scenario-c$c-r$round
+  local dir=$OUT/$name queue=bench-$name-$RANDOM
+  start_worker "$impl" "$queue" "$dir"
+  local checks=(--data-dir "$dir")
+  # The peer keeps no stores: its answers are checked from the history only.
+  [[ $impl == peer ]] && checks=(--no-store-check)
+  log "$name: $n sagas at concurrency $c"
+  if ! "$SAGA" bench --label "$impl" --sagas "$n" --concurrency "$c" --task-queue "$queue" \
+    --worker-pid "$WORKER_PID" --server-pid "$SERVER_PID" "${checks[@]}" --json --quiet \
+    >"$dir/report.json" 2>"$dir/bench.log"; then
+    log "$name FAILED: $(cat "$dir/bench.log") $(jq -c .failure_examples "$dir/report.json" 2>/dev/null)"
+  fi
+  jq -c --arg s "$scenario" --argjson r "$round" '. + {scenario: $s, round: $r}' \
+    "$dir/report.json" >>"$OUT/runs.jsonl" || true
+  stop_worker
+}
+
+IMPLS=()
+[[ $PEER == 1 ]] && IMPLS+=(peer)
+for m in $MODES; do IMPLS+=("$m"); done
+
+for round in $(seq "$ROUNDS"); do
+  # Rotate who goes first so that no one always runs on the warmest (or noisiest) server.
+  k=${#IMPLS[@]}
+  for i in $(seq 0 $((k - 1))); do
+    impl=${IMPLS[$(((i + round - 1) % k))]}
+    run "$impl" throughput "$round" "$N" "$C"
+    run "$impl" latency "$round" "$LAT_N" 1
+  done
+done
+
+for c in $SWEEP; do
+  for impl in "${IMPLS[@]}"; do
+    [[ $impl == peer ]] && continue
+    n=$SWEEP_N
+    [[ $c == 1 ]] && n=$LAT_N
+    run "$impl" sweep 1 "$n" "$c"
+  done
+done
+
+log "results in $OUT"
+python3 "$ROOT/scripts/bench-summary.py" "$OUT/runs.jsonl" | tee "$OUT/summary.txt"
