@@ -263,9 +263,9 @@ async fn a_server_killed_and_restarted_mid_load_loses_no_saga() {
     let mut rng = rng();
     let dir = tempfile::tempdir().unwrap();
     let options = ServerOptions {
-        ui: false,
         db_file: Some(dir.path().join("temporal.db")),
         port: Some(support::free_port()),
+        ..Default::default()
     };
     let mut server = DevServer::start_with(options.clone());
     let data = dir.path().join("data");
