@@ -48,6 +48,19 @@ pub fn parse_order(bytes: &[u8]) -> Result<Order, InvalidOrder> {
             ),
         ));
     }
+    // serde would also read a struct from a JSON array (fields by position), which turns a
+    // wrong document into a confusing error about `[0]`; the order is an object, say so.
+    if bytes.trim_ascii_start().first() != Some(&b'{') {
+        let what = match serde_json::from_slice::<serde_json::Value>(bytes) {
+            Ok(v) if v.is_array() => "a JSON array",
+            Ok(_) => "a JSON scalar",
+            Err(_) => "not JSON",
+        };
+        return Err(InvalidOrder::new(
+            "order",
+            format!("must be a JSON object (the order document), got {what}"),
+        ));
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let order: Order = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();

@@ -47,7 +47,22 @@ fn with(order_id: &str, pointer: &str, value: Option<Value>) -> Value {
     let mut doc = good();
     doc["order_id"] = json!(order_id);
     match value {
-        Some(value) => *doc.pointer_mut(pointer).unwrap() = value,
+        // A new key (an unknown field) is added to its parent object.
+        Some(value) => match doc.pointer_mut(pointer) {
+            Some(slot) => *slot = value,
+            None => {
+                let (parent, key) = pointer.rsplit_once('/').unwrap();
+                let parent = if parent.is_empty() {
+                    &mut doc
+                } else {
+                    doc.pointer_mut(parent).unwrap()
+                };
+                parent
+                    .as_object_mut()
+                    .unwrap()
+                    .insert(key.to_owned(), value);
+            }
+        },
         None => {
             let (parent, key) = pointer.rsplit_once('/').unwrap();
             let parent = if parent.is_empty() {
