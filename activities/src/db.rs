@@ -92,14 +92,13 @@ pub fn is_sqlite(url: &str) -> bool {
 /// Opens the pool and brings the schema up to date.
 pub async fn open(service: Service, config: &DbConfig) -> anyhow::Result<AnyPool> {
     sqlx::any::install_default_drivers();
-    if let Some(path) = sqlite_path(&config.url) {
-        if let Some(dir) = Path::new(path)
+    if let Some(path) = sqlite_path(&config.url)
+        && let Some(dir) = Path::new(path)
             .parent()
             .filter(|d| !d.as_os_str().is_empty())
-        {
-            std::fs::create_dir_all(dir)
-                .with_context(|| format!("creating the data directory {}", dir.display()))?;
-        }
+    {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("creating the data directory {}", dir.display()))?;
     }
     let pool = AnyPoolOptions::new()
         .max_connections(config.max_connections.max(1))

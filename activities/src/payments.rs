@@ -75,7 +75,7 @@ impl PaymentsStore {
         .bind(now())
         .execute(&mut *tx)
         .await?;
-        let debit = fetch(&mut *tx, &id).await?.ok_or_else(|| missing(&id))?;
+        let debit = fetch(&mut tx, &id).await?.ok_or_else(|| missing(&id))?;
         tx.commit().await?;
         Ok(Order {
             payment: Some(debit.to_payment()),
@@ -103,7 +103,7 @@ impl PaymentsStore {
         .bind(&debit_id)
         .execute(&mut *tx)
         .await?;
-        let credit = fetch(&mut *tx, &credit_id).await?;
+        let credit = fetch(&mut tx, &credit_id).await?;
         tx.commit().await?;
         Ok(Order {
             payment: credit

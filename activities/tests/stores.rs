@@ -159,7 +159,10 @@ async fn each_of_the_seven_transactions_repeated_changes_nothing() {
 async fn try_reserve(s: &Stores, order: &Order) -> bool {
     match s.inventory.as_ref().unwrap().reserve(order).await {
         Ok(_) => true,
-        Err(StepError::Business { kind, .. }) if kind == "ErrReserveInventory" => false,
+        Err(StepError::Business {
+            kind: "ErrReserveInventory",
+            ..
+        }) => false,
         Err(e) => panic!("reserving {}: {e}", order.order_id),
     }
 }

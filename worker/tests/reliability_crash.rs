@@ -58,13 +58,15 @@ async fn a_worker_killed_mid_load_loses_and_doubles_nothing() {
     let mut rng = rng();
     let server = DevServer::start();
     let data = tempfile::tempdir().unwrap();
-    let mut worker = WorkerProcess::start(&server, data.path(), &[]);
     let client = server.client().await;
 
     let orders = mixed_orders(&mut rng, 200);
     let started = start_all(&client, &orders).await;
-    // The kill comes once a random 20–80 % of the sagas (in start order) have closed.
-    let kill_after = rng.usize(40..=160);
+    // The worker starts only once all 200 are queued: otherwise a fast worker can finish them as
+    // they are started, and the kill would find nothing in flight.
+    let mut worker = WorkerProcess::start(&server, data.path(), &[]);
+    // The kill comes once a random 10–60 % of the sagas (in start order) have closed.
+    let kill_after = rng.usize(20..=120);
     eprintln!("200 sagas started; SIGKILL once the first {kill_after} have closed");
     wait_all(
         &client,
