@@ -382,19 +382,7 @@ async fn hostile_orders_from_the_cli_fail_fast_name_the_field_and_write_nothing(
     let mut doc = good();
     doc["order_id"] = json!(order_id);
     std::fs::write(&good_file, doc.to_string()).unwrap();
-    let out = server.cli(&[
-        "workflow",
-        "start",
-        "--type",
-        "OrderSaga",
-        "--task-queue",
-        "order-saga",
-        "--workflow-id",
-        "good-after-bad",
-        "--input-file",
-        good_file.to_str().unwrap(),
-    ]);
-    assert!(out.status.success());
+    server.start_order_with_cli("order-saga", "good-after-bad", &good_file);
     let history = tokio::time::timeout(
         Duration::from_secs(120),
         launch::wait(

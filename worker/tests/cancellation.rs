@@ -37,25 +37,7 @@ struct Expected {
 fn start(server: &DevServer, dir: &Path, workflow_id: &str, order_id: &str) {
     let file = dir.join(format!("{workflow_id}.json"));
     std::fs::write(&file, serde_json::to_vec(&order_with_id(order_id)).unwrap()).unwrap();
-    let out = server.cli(&[
-        "workflow",
-        "start",
-        "--type",
-        "OrderSaga",
-        "--task-queue",
-        "order-saga",
-        "--workflow-id",
-        workflow_id,
-        "--execution-timeout",
-        "600s",
-        "--input-file",
-        file.to_str().unwrap(),
-    ]);
-    assert!(
-        out.status.success(),
-        "temporal workflow start: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    server.start_order_with_cli("order-saga", workflow_id, &file);
 }
 
 async fn cancel_and_check(server: &DevServer, data: &Path, expected: &Expected) {

@@ -22,25 +22,7 @@ fn repo(path: &str) -> PathBuf {
 }
 
 fn start(server: &DevServer, task_queue: &str, workflow_id: &str, file: &Path) {
-    let out = server.cli(&[
-        "workflow",
-        "start",
-        "--type",
-        "OrderSaga",
-        "--task-queue",
-        task_queue,
-        "--workflow-id",
-        workflow_id,
-        "--execution-timeout",
-        "600s",
-        "--input-file",
-        file.to_str().unwrap(),
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    server.start_order_with_cli(task_queue, workflow_id, file);
 }
 
 /// Waits for the saga to close and writes its history with `saga history`, pretty-printed so

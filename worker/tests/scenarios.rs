@@ -31,25 +31,7 @@ async fn seven_scenarios_started_from_the_temporal_cli_take_the_designs_paths() 
         let file = testdata(&format!("scenario-{n}.json"));
         let order = saga_protos::parse_order(&std::fs::read(&file).unwrap()).unwrap();
         let workflow_id = format!("cli-scenario-{n}");
-        let out = server.cli(&[
-            "workflow",
-            "start",
-            "--type",
-            "OrderSaga",
-            "--task-queue",
-            "order-saga",
-            "--workflow-id",
-            &workflow_id,
-            "--execution-timeout",
-            "600s",
-            "--input-file",
-            file.to_str().unwrap(),
-        ]);
-        assert!(
-            out.status.success(),
-            "temporal workflow start: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        server.start_order_with_cli("order-saga", &workflow_id, &file);
         runs.push((order, workflow_id));
     }
 
@@ -114,19 +96,7 @@ async fn a_malformed_order_fails_fast_names_the_field_and_writes_nothing() {
             "items":[{"item_id":"1","qty":0,"description":"x","unit_price":1.0}]}"#,
     )
     .unwrap();
-    let out = server.cli(&[
-        "workflow",
-        "start",
-        "--type",
-        "OrderSaga",
-        "--task-queue",
-        "order-saga",
-        "--workflow-id",
-        "bad-qty",
-        "--input-file",
-        bad.to_str().unwrap(),
-    ]);
-    assert!(out.status.success());
+    server.start_order_with_cli("order-saga", "bad-qty", &bad);
     let history = launch::wait(
         &client,
         &Started {

@@ -157,6 +157,30 @@ impl DevServer {
             .expect("a client for the test server")
     }
 
+    /// Starts an `OrderSaga` from an order file with the `temporal` CLI, exactly as the README
+    /// tells users to.
+    pub fn start_order_with_cli(&self, task_queue: &str, workflow_id: &str, file: &Path) {
+        let out = self.cli(&[
+            "workflow",
+            "start",
+            "--type",
+            "OrderSaga",
+            "--task-queue",
+            task_queue,
+            "--workflow-id",
+            workflow_id,
+            "--execution-timeout",
+            "600s",
+            "--input-file",
+            file.to_str().unwrap(),
+        ]);
+        assert!(
+            out.status.success(),
+            "temporal workflow start: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     /// Runs the `temporal` CLI against this server.
     pub fn cli(&self, args: &[&str]) -> std::process::Output {
         Command::new(temporal_bin())
