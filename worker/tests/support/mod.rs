@@ -58,6 +58,27 @@ impl DevServer {
     }
 
     pub fn start_with(options: ServerOptions) -> Self {
+        // A port picked by `free_port` is free when picked, not when the server binds it: tests
+        // starting servers in parallel can race for it. An auto-picked port that turns out taken
+        // is simply picked again.
+        let attempts = if options.port.is_some() { 1 } else { 5 };
+        for attempt in 1..=attempts {
+            let mut server = Self::spawn(&options);
+            match server.wait_until_ready() {
+                Ok(()) => return server,
+                Err(log) if attempt < attempts && log.contains("address already in use") => {
+                    eprintln!("dev server port {} was taken; retrying", server.port);
+                }
+                Err(log) => panic!(
+                    "the dev server on port {} did not become ready; its log: {log}",
+                    server.port
+                ),
+            }
+        }
+        unreachable!("the last attempt returns or panics")
+    }
+
+    fn spawn(options: &ServerOptions) -> Self {
         let port = options.port.unwrap_or_else(free_port);
         let log = std::env::temp_dir().join(format!("saga-test-server-{port}.log"));
         let mut cmd = Command::new(temporal_bin());
@@ -100,26 +121,30 @@ impl DevServer {
                     temporal_bin().display()
                 )
             });
-        let server = Self {
+        Self {
             child,
             port,
             ui_port,
-            db_file: options.db_file,
+            db_file: options.db_file.clone(),
             log,
-        };
-        server.wait_until_ready();
-        server
+        }
     }
 
     pub fn address(&self) -> String {
         format!("127.0.0.1:{}", self.port)
     }
 
-    fn wait_until_ready(&self) {
+    /// Waits until this server answers; `Err(log)` when it exited or never became ready.
+    fn wait_until_ready(&mut self) -> Result<(), String> {
         let deadline = Instant::now() + Duration::from_secs(60);
         // The frontend accepts connections before the default namespace is registered; ask the
-        // CLI for the namespace, which answers only when the server is really ready.
+        // CLI for the namespace, which answers only when the server is really ready. Our own
+        // process must still be alive: if it died (say, its port was taken), whatever answers on
+        // that port is somebody else's server.
         while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return Err(std::fs::read_to_string(&self.log).unwrap_or_default());
+            }
             let ok = Command::new(temporal_bin())
                 .args([
                     "operator",
@@ -133,16 +158,12 @@ impl DevServer {
                 .stderr(Stdio::null())
                 .status()
                 .is_ok_and(|s| s.success());
-            if ok {
-                return;
+            if ok && matches!(self.child.try_wait(), Ok(None)) {
+                return Ok(());
             }
             std::thread::sleep(Duration::from_millis(200));
         }
-        panic!(
-            "the dev server on port {} did not become ready; its log: {}",
-            self.port,
-            std::fs::read_to_string(&self.log).unwrap_or_default()
-        );
+        Err(std::fs::read_to_string(&self.log).unwrap_or_default())
     }
 
     /// Stops the server (SIGKILL) and waits for it to go.
