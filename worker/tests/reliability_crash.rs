@@ -62,19 +62,17 @@ async fn a_worker_killed_mid_load_loses_and_doubles_nothing() {
 
     let orders = mixed_orders(&mut rng, 200);
     let started = start_all(&client, &orders).await;
-    // The worker starts only once all 200 are queued: otherwise a fast worker can finish them as
-    // they are started, and the kill would find nothing in flight.
-    let mut worker = WorkerProcess::start(&server, data.path(), &[]);
-    // The kill comes once a random 10–60 % of the sagas (in start order) have closed.
-    let kill_after = rng.usize(20..=120);
-    eprintln!("200 sagas started; SIGKILL once the first {kill_after} have closed");
-    wait_all(
-        &client,
-        &started[..kill_after],
-        Duration::from_secs(180),
-        || worker.log_tail(40),
-    )
-    .await;
+    // The worker starts only once all 200 are queued, and its payments take a second (a delay
+    // before the transaction, on the first attempt's worker only): an idle machine finishes 200
+    // sagas in about a second, and the kill must find work in flight, some of it mid-step.
+    let mut worker = WorkerProcess::start(
+        &server,
+        data.path(),
+        &[("SAGA_FAULTS", "delay=ProcessPayment:1000")],
+    );
+    let kill_after = Duration::from_millis(rng.u64(800..=2500));
+    eprintln!("200 sagas queued; SIGKILL {kill_after:?} after the worker starts");
+    tokio::time::sleep(kill_after).await;
     worker.kill();
     let mut open_at_kill = 0;
     for s in &started {
