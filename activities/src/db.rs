@@ -126,11 +126,24 @@ pub async fn open(service: Service, config: &DbConfig) -> anyhow::Result<AnyPool
                 redact(&config.url)
             )
         })?;
-    service
-        .migrator()
-        .run(&pool)
-        .await
-        .with_context(|| format!("migrating the {} database", service.name()))?;
+    // Two processes opening the same SQLite file at once (a worker starting while `saga status`
+    // or another worker opens it) can both try to record the same migration; the loser finds it
+    // applied on a second look. (PostgreSQL serialises migrators with an advisory lock.)
+    let mut attempt = 0;
+    loop {
+        match service.migrator().run(&pool).await {
+            Ok(()) => break,
+            Err(e) if attempt < 5 => {
+                attempt += 1;
+                tracing::debug!(service = service.name(), "migration raced, retrying: {e}");
+                tokio::time::sleep(Duration::from_millis(100 * attempt)).await;
+            }
+            Err(e) => {
+                return Err(e)
+                    .with_context(|| format!("migrating the {} database", service.name()));
+            }
+        }
+    }
     Ok(pool)
 }
 

@@ -7,7 +7,10 @@ use std::process::Command;
 use support::{DevServer, WorkerProcess};
 
 fn bench(server: &DevServer, worker: &WorkerProcess, data: &std::path::Path) -> serde_json::Value {
-    let out = Command::new(env!("CARGO_BIN_EXE_saga"))
+    // `saga bench` waits for every saga; if the worker died it would wait for good, so the test
+    // puts a generous bound on it.
+    let out = Command::new("timeout")
+        .args(["300", env!("CARGO_BIN_EXE_saga")])
         .args([
             "bench",
             "--sagas",
