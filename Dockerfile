@@ -1,9 +1,9 @@
 # The `saga` binary in a small image. Build: docker build -t order-saga-worker .
 
-# --- build: the Temporal SDK's build scripts need protoc ---
+# --- build: the Temporal SDK's build scripts need protoc and Google's well-known .proto files ---
 FROM rust:1.92-bookworm AS builder
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends protobuf-compiler \
+    && apt-get install -y --no-install-recommends protobuf-compiler libprotobuf-dev \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what building, the demo and the tests need and a fresh Debian machine with Rust,
-# Python 3 and pip lacks: protoc (the Temporal SDK's build needs it), the `temporal` CLI (dev
-# server, Web UI) and Chromium (the Web UI browser test). Quiet when everything is there; says
+# Python 3 and pip lacks: protoc with Google's well-known .proto files (the Temporal SDK's build
+# needs both), the `temporal` CLI (dev server, Web UI) and Chromium (the Web UI browser test). Quiet when everything is there; says
 # what it installs otherwise. Safe to run again.
 #
 # Usage: scripts/setup.sh [--no-browser]   (the demo needs no browser; the tests do)
@@ -42,8 +42,20 @@ apt_install() {
     DEBIAN_FRONTEND=noninteractive "${SUDO[@]}" apt-get install -y -qq --no-install-recommends "$@" >/dev/null
 }
 
-if ! command -v protoc >/dev/null 2>&1; then
-    apt_install protobuf-compiler
+# protoc alone is not enough: the SDK's protos import Google's well-known types
+# (google/protobuf/field_mask.proto …), which Debian ships in libprotobuf-dev, a package that
+# protobuf-compiler only recommends.
+protoc_has_well_known_types() {
+    local dir
+    dir="$(mktemp -d)"
+    printf 'syntax = "proto3";\nimport "google/protobuf/field_mask.proto";\n' >"$dir/probe.proto"
+    protoc -I "$dir" --descriptor_set_out=/dev/null "$dir/probe.proto" >/dev/null 2>&1
+    local ok=$?
+    rm -rf "$dir"
+    return $ok
+}
+if ! command -v protoc >/dev/null 2>&1 || ! protoc_has_well_known_types; then
+    apt_install protobuf-compiler libprotobuf-dev
 fi
 
 if ! command -v temporal >/dev/null 2>&1 || ! temporal --version >/dev/null 2>&1; then

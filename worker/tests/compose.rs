@@ -260,6 +260,8 @@ fn the_dockerfile_builds_with_protoc_and_runs_slim_as_a_user() {
     assert!(builder_image.starts_with("rust:"), "{builder_image}");
     let build = build_steps.join("\n");
     assert!(build.contains("protobuf-compiler"), "{build}");
+    // protoc alone fails on the SDK's imports of Google's well-known types.
+    assert!(build.contains("libprotobuf-dev"), "{build}");
     assert!(build.contains("cargo build --release"), "{build}");
 
     let (runtime_image, _, run_steps) = &stages[1];
