@@ -101,10 +101,15 @@ run() {
   if ! "$SAGA" bench --label "$impl" --sagas "$n" --concurrency "$c" --task-queue "$queue" \
     --worker-pid "$WORKER_PID" --server-pid "$SERVER_PID" "${checks[@]}" --json --quiet \
     >"$dir/report.json" 2>"$dir/bench.log"; then
-    log "$name FAILED: $(cat "$dir/bench.log") $(jq -c .failure_examples "$dir/report.json" 2>/dev/null)"
+    log "$name FAILED: $(cat "$dir/bench.log")"
   fi
-  jq -c --arg s "$scenario" --argjson r "$round" '. + {scenario: $s, round: $r}' \
-    "$dir/report.json" >>"$OUT/runs.jsonl" || true
+  # One line per run, tagged with what it measured, for bench-summary.py.
+  python3 - "$dir/report.json" "$scenario" "$round" >>"$OUT/runs.jsonl" <<'PY' || true
+import json, sys
+report = json.load(open(sys.argv[1]))
+report.update(scenario=sys.argv[2], round=int(sys.argv[3]))
+print(json.dumps(report, separators=(",", ":")))
+PY
   stop_worker
 }
 

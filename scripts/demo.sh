@@ -29,6 +29,8 @@ done
 server_pid=
 worker_pid=
 stop() {
+    # A closed stdout (a pager or tee that took the Ctrl-C too) must not stop the clean-up.
+    trap '' PIPE
     trap - INT TERM EXIT
     echo
     if [ -n "$worker_pid" ] && kill -0 "$worker_pid" 2>/dev/null; then
@@ -44,10 +46,14 @@ stop() {
     echo "demo: stopped. Data stays in $data/ (delete it to start afresh)."
 }
 trap stop EXIT
-trap 'exit 130' INT TERM
+# Ctrl-C is how the demo is meant to end: a clean stop, exit status 0.
+trap 'exit 0' INT
+trap 'exit 143' TERM
 
 echo "demo: starting the Temporal dev server on 127.0.0.1:$port (Web UI http://localhost:$ui_port)"
-temporal server start-dev \
+# Server and worker run in sessions of their own, so that Ctrl-C reaches only this script,
+# which then stops them in order (worker first, then server) instead of racing their exits.
+setsid temporal server start-dev \
     --ip 127.0.0.1 --port "$port" --ui-port "$ui_port" \
     --db-filename "$data/temporal.db" \
     --search-attribute OrderId=Keyword --search-attribute SagaOutcome=Keyword \
@@ -74,7 +80,7 @@ fi
 export TEMPORAL_ADDRESS="$address" TEMPORAL_NAMESPACE=default SAGA_DATA_DIR="$data"
 export SAGA_UI_URL="http://localhost:$ui_port"
 echo "demo: starting the worker ($saga worker)"
-"$saga" worker >"$worker_log" 2>&1 &
+setsid "$saga" worker >"$worker_log" 2>&1 &
 worker_pid=$!
 
 scenarios_ok=1
