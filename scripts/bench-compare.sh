@@ -6,7 +6,8 @@
 #
 # Knobs (environment): ROUNDS (3), N (1500, sagas per throughput run), C (100), LAT_N (100,
 # sagas per latency run at concurrency 1), SWEEP ("1 10 100 500"), SWEEP_N (1000),
-# MODES ("remote local"), PEER (1 = include the peer), SERVER_ARGS (extra start-dev flags),
+# MODES ("remote local"), PEER (1 = include the peer), WARMUP (20, untimed sagas per run),
+# SERVER_ARGS (extra start-dev flags),
 # WORKER_ARGS (extra `saga worker` flags), OUT (results directory), SAGA_BIN (use this binary
 # instead of building the release one).
 set -euo pipefail
@@ -17,10 +18,11 @@ ROUNDS=${ROUNDS:-3}
 N=${N:-1500}
 C=${C:-100}
 LAT_N=${LAT_N:-100}
-SWEEP=${SWEEP:-"1 10 100 500"}
+SWEEP=${SWEEP-"1 10 100 500"} # empty: no sweep
 SWEEP_N=${SWEEP_N:-1000}
 MODES=${MODES:-"remote local"}
 PEER=${PEER:-1}
+WARMUP=${WARMUP:-20}
 SERVER_ARGS=${SERVER_ARGS:-}
 WORKER_ARGS=${WORKER_ARGS:-}
 OUT=${OUT:-$ROOT/.bench/results-$(date -u +%Y%m%dT%H%M%SZ)}
@@ -55,6 +57,7 @@ export TEMPORAL_ADDRESS=127.0.0.1:$PORT TEMPORAL_NAMESPACE=default
 log "starting one in-memory dev server on $TEMPORAL_ADDRESS"
 # shellcheck disable=SC2086 # SERVER_ARGS is a list of flags
 temporal server start-dev --headless --ip 127.0.0.1 --port "$PORT" \
+  --search-attribute OrderId=Keyword --search-attribute SagaOutcome=Keyword \
   --http-port "$(free_port)" --metrics-port "$(free_port)" --log-level error $SERVER_ARGS \
   >"$OUT/server.log" 2>&1 &
 SERVER_PID=$!
@@ -99,9 +102,11 @@ run() {
   [[ $impl == peer ]] && checks=(--no-store-check)
   log "$name: $n sagas at concurrency $c"
   if ! "$SAGA" bench --label "$impl" --sagas "$n" --concurrency "$c" --task-queue "$queue" \
+    --warmup "$WARMUP" \
     --worker-pid "$WORKER_PID" --server-pid "$SERVER_PID" "${checks[@]}" --json --quiet \
     >"$dir/report.json" 2>"$dir/bench.log"; then
     log "$name FAILED: $(cat "$dir/bench.log")"
+    echo "$name" >>"$OUT/failed-runs.txt"
   fi
   # One line per run, tagged with what it measured, for bench-summary.py.
   python3 - "$dir/report.json" "$scenario" "$round" >>"$OUT/runs.jsonl" <<'PY' || true
@@ -137,4 +142,11 @@ for c in $SWEEP; do
 done
 
 log "results in $OUT"
-python3 "$ROOT/scripts/bench-summary.py" "$OUT/runs.jsonl" | tee "$OUT/summary.txt"
+status=0
+python3 "$ROOT/scripts/bench-summary.py" "$OUT/runs.jsonl" | tee "$OUT/summary.txt" || status=1
+if [[ -s $OUT/failed-runs.txt ]]; then
+  echo "runs that did not finish (see their bench.log and worker.log): $(paste -sd' ' "$OUT/failed-runs.txt")" |
+    tee -a "$OUT/summary.txt"
+  status=1
+fi
+exit $status

@@ -64,6 +64,10 @@ pub struct BenchArgs {
     /// Check only the histories, not the stores (for workers that keep no stores here).
     #[arg(long)]
     pub no_store_check: bool,
+    /// Give up when no saga has finished for this many seconds (no worker polling the task
+    /// queue, say); the run then fails instead of waiting for good.
+    #[arg(long, default_value_t = 60, value_name = "SECS")]
+    pub stall_timeout: u64,
     /// A name for this run in the report.
     #[arg(long, default_value = "saga")]
     pub label: String,
@@ -379,6 +383,12 @@ impl Report {
 pub async fn run(args: &BenchArgs) -> anyhow::Result<Report> {
     anyhow::ensure!(args.sagas > 0, "--sagas must be at least 1");
     anyhow::ensure!(args.concurrency > 0, "--concurrency must be at least 1");
+    if let Some(pid) = args.worker_pid {
+        anyhow::ensure!(
+            process_is_running(pid),
+            "--worker-pid {pid}: no such running process"
+        );
+    }
     let client = connect::connect().await?;
     let stores = match (&args.data_dir, args.no_store_check) {
         (Some(dir), false) => Some(open_stores(dir).await?),
@@ -387,14 +397,16 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<Report> {
 
     let mut samples = Vec::with_capacity(args.warmup + args.sagas);
     if args.warmup > 0 {
-        let (warm, _) = drive(&client, args, 0, args.warmup, true).await;
+        let (warm, _) = drive(&client, args, 0, args.warmup, true)
+            .await
+            .context("warming up")?;
         samples.extend(warm);
     }
 
     let worker_before = read_pid(args.worker_pid)?;
     let server_before = read_pid(args.server_pid)?;
     let bench_before = ProcSample::read("self")?;
-    let (timed, wall) = drive(&client, args, args.warmup, args.sagas, args.quiet).await;
+    let (timed, wall) = drive(&client, args, args.warmup, args.sagas, args.quiet).await?;
     let bench_after = ProcSample::read("self")?;
     let worker_after = read_pid(args.worker_pid)?;
     let server_after = read_pid(args.server_pid)?;
@@ -471,14 +483,15 @@ async fn open_stores(dir: &std::path::Path) -> anyhow::Result<Stores> {
 }
 
 /// Runs sagas `first..first + count` with at most `concurrency` in flight; returns them and
-/// the wall time from the first start to the last result.
+/// the wall time from the first start to the last result. Fails early when the worker under
+/// test dies or nothing finishes for `--stall-timeout`, rather than waiting for good.
 async fn drive(
     client: &Client,
     args: &BenchArgs,
     first: usize,
     count: usize,
     quiet: bool,
-) -> (Vec<Sample>, Duration) {
+) -> anyhow::Result<(Vec<Sample>, Duration)> {
     let permits = Arc::new(tokio::sync::Semaphore::new(args.concurrency.min(count)));
     let done = Arc::new(AtomicUsize::new(0));
     let begun = Instant::now();
@@ -516,15 +529,71 @@ async fn drive(
             })
         })
         .collect();
-    let mut samples = Vec::with_capacity(count);
-    for task in tasks {
-        samples.push(task.await.expect("a saga task panicked"));
-    }
+    let aborts: Vec<_> = tasks.iter().map(|t| t.abort_handle()).collect();
+    let collect = async {
+        let mut samples = Vec::with_capacity(count);
+        for task in tasks {
+            samples.push(task.await.expect("a saga task panicked"));
+        }
+        samples
+    };
+    let stall = Duration::from_secs(args.stall_timeout.max(1));
+    let outcome = tokio::select! {
+        samples = collect => Ok(samples),
+        why = watchdog(args.worker_pid, done, stall, &args.task_queue) => Err(why),
+    };
     let wall = begun.elapsed();
     if let Some(p) = progress {
         p.abort();
     }
-    (samples, wall)
+    if outcome.is_err() {
+        aborts.iter().for_each(|a| a.abort());
+    }
+    Ok((outcome?, wall))
+}
+
+/// Resolves only when the run cannot finish: the worker under test has exited, or no saga
+/// has finished for `stall`.
+async fn watchdog(
+    worker_pid: Option<u32>,
+    done: Arc<AtomicUsize>,
+    stall: Duration,
+    task_queue: &str,
+) -> anyhow::Error {
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    let mut last_done = done.load(Ordering::Relaxed);
+    let mut last_progress = Instant::now();
+    loop {
+        tick.tick().await;
+        if let Some(pid) = worker_pid
+            && !process_is_running(pid)
+        {
+            return anyhow::anyhow!(
+                "the worker under test (pid {pid}) exited during the run; see its log"
+            );
+        }
+        let now = done.load(Ordering::Relaxed);
+        if now != last_done {
+            last_done = now;
+            last_progress = Instant::now();
+        } else if last_progress.elapsed() >= stall {
+            return anyhow::anyhow!(
+                "no saga finished in {} s: is a worker polling task queue `{task_queue}` \
+                 on this server and namespace?",
+                stall.as_secs()
+            );
+        }
+    }
+}
+
+/// Whether `pid` is a live process (an exited child waiting to be reaped counts as gone).
+fn process_is_running(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        let state = stat
+            .rsplit_once(')')
+            .and_then(|(_, r)| r.split_whitespace().next());
+        !matches!(state, Some("Z" | "X") | None)
+    })
 }
 
 /// Starts one saga and waits for its result.
@@ -755,6 +824,13 @@ mod tests {
         assert_eq!(percentile(&v, 0.99), 99.0);
         assert_eq!(percentile(&[7.0], 0.99), 7.0);
         assert_eq!(percentile(&[], 0.5), 0.0);
+    }
+
+    #[test]
+    fn a_missing_process_is_not_running() {
+        assert!(process_is_running(std::process::id()));
+        // Above the kernel's pid_max (at most 2^22), so never a live process.
+        assert!(!process_is_running(u32::MAX));
     }
 
     #[test]

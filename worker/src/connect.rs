@@ -5,16 +5,38 @@
 use anyhow::Context as _;
 use std::time::Duration;
 use temporalio_client::{
-    Client, ClientOptions, Connection, ConnectionOptions, envconfig::LoadClientConfigProfileOptions,
+    Client, ClientOptions, Connection, ConnectionOptions, GrpcCompression,
+    envconfig::LoadClientConfigProfileOptions,
 };
 
 /// The connection settings, before connecting.
 pub fn options() -> anyhow::Result<(ConnectionOptions, ClientOptions)> {
-    ClientOptions::load_from_config(LoadClientConfigProfileOptions::default()).map_err(|e| {
+    let (mut connection, client) = ClientOptions::load_from_config(
+        LoadClientConfigProfileOptions::default(),
+    )
+    .map_err(|e| {
         anyhow::anyhow!(
             "reading the Temporal connection settings (TEMPORAL_ADDRESS, temporal.toml): {e}"
         )
-    })
+    })?;
+    connection.grpc_compression =
+        grpc_compression(std::env::var("SAGA_GRPC_COMPRESSION").ok().as_deref())?;
+    Ok((connection, client))
+}
+
+/// `SAGA_GRPC_COMPRESSION`: `none` (the default here) or `gzip` (the SDK's default).
+///
+/// A saga's messages are a few hundred bytes; gzip saves nothing on them but costs a fresh
+/// compressor per message on both ends, which BENCHMARKS.md measured as a large share of the
+/// worker's CPU. Turn it on where bytes cost more than CPU (a metered WAN link).
+fn grpc_compression(value: Option<&str>) -> anyhow::Result<GrpcCompression> {
+    match value.map(str::trim) {
+        None | Some("" | "none") => Ok(GrpcCompression::None),
+        Some("gzip") => Ok(GrpcCompression::Gzip),
+        Some(other) => {
+            anyhow::bail!("SAGA_GRPC_COMPRESSION: expected `none` or `gzip`, got `{other}`")
+        }
+    }
 }
 
 /// Connects once.
@@ -58,4 +80,27 @@ pub async fn connect_to(address: &str, namespace: &str) -> anyhow::Result<Client
         connection,
         ClientOptions::new(namespace.to_owned()).build(),
     )?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compression_is_off_unless_asked_for() {
+        assert_eq!(grpc_compression(None).unwrap(), GrpcCompression::None);
+        assert_eq!(
+            grpc_compression(Some("none")).unwrap(),
+            GrpcCompression::None
+        );
+        assert_eq!(
+            grpc_compression(Some("gzip")).unwrap(),
+            GrpcCompression::Gzip
+        );
+        let err = grpc_compression(Some("zstd")).unwrap_err().to_string();
+        assert!(
+            err.contains("SAGA_GRPC_COMPRESSION") && err.contains("zstd"),
+            "{err}"
+        );
+    }
 }

@@ -78,6 +78,7 @@ pub async fn run(settings: WorkerSettings) -> anyhow::Result<()> {
         address = %conn_opts.target,
         namespace = %client_opts.namespace,
         roles = %settings.roles,
+        grpc_compression = ?conn_opts.grpc_compression,
         "connecting to Temporal"
     );
     let client = connect::connect_with_retry().await?;

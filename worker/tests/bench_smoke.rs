@@ -77,3 +77,139 @@ async fn bench_checks_every_saga_in_both_dispatch_modes() {
         worker.kill();
     }
 }
+
+fn saga_bench(server: &DevServer, args: &[&str]) -> std::process::Output {
+    Command::new("timeout")
+        .args(["120", env!("CARGO_BIN_EXE_saga"), "bench"])
+        .args(args)
+        .env("TEMPORAL_ADDRESS", server.address())
+        .env("TEMPORAL_NAMESPACE", "default")
+        .env_remove("SAGA_TASK_QUEUE")
+        .output()
+        .expect("running saga bench")
+}
+
+#[test]
+fn bench_gives_up_when_nothing_polls_or_the_worker_dies() {
+    let server = DevServer::start();
+
+    // Nobody polls this queue: the run fails after the stall timeout, naming the queue.
+    let begun = std::time::Instant::now();
+    let out = saga_bench(
+        &server,
+        &[
+            "-n",
+            "3",
+            "--warmup",
+            "0",
+            "--quiet",
+            "--stall-timeout",
+            "2",
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("no saga finished in 2 s") && stderr.contains("`order-saga`"),
+        "{stderr}"
+    );
+    assert!(
+        begun.elapsed().as_secs() < 60,
+        "gave up only after {:?}",
+        begun.elapsed()
+    );
+
+    // The process it measures ends mid-run (a stand-in that lives two seconds): the run fails
+    // then, naming the pid, long before the default stall timeout.
+    let mut short_lived = Command::new("sleep").arg("2").spawn().unwrap();
+    let pid = short_lived.id().to_string();
+    let begun = std::time::Instant::now();
+    let out = saga_bench(
+        &server,
+        &["-n", "3", "--warmup", "0", "--quiet", "--worker-pid", &pid],
+    );
+    short_lived.wait().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("the worker under test (pid {pid}) exited")),
+        "{stderr}"
+    );
+    assert!(
+        begun.elapsed().as_secs() < 30,
+        "gave up only after {:?}",
+        begun.elapsed()
+    );
+}
+
+/// `scripts/bench-compare.sh` end to end at toy size: one dev server, the Python SDK peer (its
+/// virtualenv is created on first use) and both dispatch modes, every answer checked, medians
+/// and ratios printed. What it measures is not judged here; that it runs from a clone is.
+#[test]
+fn the_comparison_script_runs_everyone_and_prints_the_ratios() {
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap();
+    let out_dir = tempfile::tempdir().unwrap();
+    let out = Command::new("timeout")
+        .args(["600", "bash"])
+        .arg(repo.join("scripts/bench-compare.sh"))
+        .env("SAGA_BIN", env!("CARGO_BIN_EXE_saga"))
+        .env("OUT", out_dir.path())
+        .envs([
+            ("ROUNDS", "1"),
+            ("N", "8"),
+            ("C", "4"),
+            ("LAT_N", "3"),
+            ("WARMUP", "2"),
+            ("SWEEP", ""),
+        ])
+        .env_remove("TEMPORAL_ADDRESS")
+        .output()
+        .expect("running scripts/bench-compare.sh");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+
+    let runs = std::fs::read_to_string(out_dir.path().join("runs.jsonl")).unwrap();
+    let runs: Vec<serde_json::Value> = runs
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    // Three workers, a throughput and a latency run each.
+    assert_eq!(runs.len(), 6, "{runs:?}");
+    for run in &runs {
+        assert_eq!(run["failures"], 0, "{run}");
+        assert_eq!(
+            run["paths_checked"],
+            run["sagas"].as_u64().unwrap() + 2,
+            "{run}"
+        );
+    }
+    let labels: std::collections::BTreeSet<_> =
+        runs.iter().map(|r| r["label"].as_str().unwrap()).collect();
+    assert_eq!(labels, ["local", "peer", "remote"].into());
+
+    let summary = std::fs::read_to_string(out_dir.path().join("summary.txt")).unwrap();
+    for row in [
+        "throughput at c=4 (x peer)",
+        "p50 latency at c=1 (x peer)",
+        "worker CPU per saga, c=4 (x peer)",
+        "worker peak RSS, c=4 (x peer)",
+    ] {
+        let line = summary
+            .lines()
+            .find(|l| l.starts_with(row))
+            .unwrap_or_else(|| panic!("no `{row}` in\n{summary}"));
+        // Both modes got a ratio (a number), not a dash.
+        assert_eq!(
+            line.matches(" met").count() + line.matches("MISSED").count(),
+            2,
+            "{line}"
+        );
+    }
+    assert!(
+        summary.contains("wrong or missing answers across all runs: 0"),
+        "{summary}"
+    );
+}
