@@ -18,7 +18,11 @@ pub fn init_logging(json: bool, is_worker: bool) {
     // The worker tells what it does; the one-shot commands stay quiet unless asked.
     let default = if is_worker { "info" } else { "warn" };
     let filter = EnvFilter::try_from_env("SAGA_LOG").unwrap_or_else(|_| EnvFilter::new(default));
-    let builder = fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // Colours only for a terminal: a log file (make demo's, docker's) gets plain text.
+    let builder = fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr);
     if json {
         // Each line carries the fields of the span it was logged in (an activity's order_id,
         // workflow_id, attempt) under "span", so it can be filtered without joining lines.
