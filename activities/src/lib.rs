@@ -20,6 +20,8 @@ pub mod metrics;
 pub mod notifications;
 pub mod orders;
 pub mod payments;
+#[cfg(feature = "test-support")]
+pub mod testing;
 
 pub use db::{DbConfig, Service};
 pub use error::StepError;

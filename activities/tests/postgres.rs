@@ -1,68 +1,34 @@
 //! The stores on PostgreSQL: migrations, idempotency and no oversell under concurrent pools.
 //!
-//! Each test creates its own database on the server named by `SAGA_TEST_POSTGRES_URL` (default
-//! `postgres://postgres@127.0.0.1:5432/postgres`, the admin connection) and drops it at the end.
-//! With no server there, the tests are skipped, except under CI (`CI=true`), where that is a
-//! failure.
+//! Each test creates its own database (`saga_activities::testing`, which says where and when a
+//! missing server skips the test) and drops it at the end.
 
 use saga_activities::{
     DbConfig, Service, StepError, Stores, StoresConfig, inventory::ERR_RESERVE_INVENTORY,
+    testing::ScratchDatabases,
 };
 use saga_protos::{Item, Notification, Order};
-use sqlx::{Connection as _, Executor as _, postgres::PgConnection};
-use std::time::Duration;
+use sqlx::{Connection as _, postgres::PgConnection};
 
 const STOCK: i64 = 1000;
 
-/// A database of its own, dropped at the end of the test (or when the test panics).
-struct TestDb {
-    admin_url: String,
-    name: String,
-    url: String,
-    dropped: bool,
-}
+/// A database of its own for all four services, dropped at the end of the test (or when the
+/// test panics).
+struct TestDb(ScratchDatabases);
 
 impl TestDb {
     /// A fresh database, or `None` when PostgreSQL is unreachable outside CI.
     async fn create(tag: &str) -> Option<Self> {
-        let admin_url = std::env::var("SAGA_TEST_POSTGRES_URL")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-        let mut admin =
-            match tokio::time::timeout(Duration::from_secs(10), PgConnection::connect(&admin_url))
-                .await
-            {
-                Ok(Ok(conn)) => conn,
-                failed => {
-                    let reason = match failed {
-                        Ok(Err(e)) => e.to_string(),
-                        _ => "timed out".into(),
-                    };
-                    if std::env::var("CI").is_ok_and(|v| v == "true") {
-                        panic!("PostgreSQL at {admin_url} is required in CI: {reason}");
-                    }
-                    eprintln!("skipping: PostgreSQL at {admin_url} is unreachable ({reason})");
-                    return None;
-                }
-            };
-        let name = format!("saga_test_{tag}_{:08x}", fastrand::u32(..));
-        admin
-            .execute(format!("CREATE DATABASE {name}").as_str())
-            .await
-            .expect("creating the test database");
-        let _ = admin.close().await;
-        let base = admin_url.split('?').next().unwrap();
-        let url = format!("{}/{name}", &base[..base.rfind('/').unwrap()]);
-        Some(Self {
-            admin_url,
-            name,
-            url,
-            dropped: false,
-        })
+        ScratchDatabases::create(tag, &["all"]).await.map(Self)
+    }
+
+    fn url(&self) -> &str {
+        self.0.url("all")
     }
 
     fn config(&self, pool: u32) -> StoresConfig {
         let db = || DbConfig {
-            url: self.url.clone(),
+            url: self.url().to_owned(),
             max_connections: pool,
         };
         StoresConfig {
@@ -80,37 +46,8 @@ impl TestDb {
             .expect("opening the stores on PostgreSQL")
     }
 
-    async fn drop_now(mut self) {
-        drop_database(&self.admin_url, &self.name).await;
-        self.dropped = true;
-    }
-}
-
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        if self.dropped {
-            return;
-        }
-        // A panicking test still removes its database: on a thread of its own, since this may
-        // run inside the test's runtime.
-        let (admin, name) = (self.admin_url.clone(), self.name.clone());
-        let _ = std::thread::spawn(move || {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap()
-                .block_on(drop_database(&admin, &name))
-        })
-        .join();
-    }
-}
-
-async fn drop_database(admin_url: &str, name: &str) {
-    if let Ok(mut admin) = PgConnection::connect(admin_url).await {
-        let _ = admin
-            .execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
-            .await;
-        let _ = admin.close().await;
+    async fn drop_now(self) {
+        self.0.drop_now().await;
     }
 }
 
@@ -141,7 +78,7 @@ async fn migrations_run_once_and_services_can_share_one_database() {
     // migrator ignores the others' versions and applies nothing the second time.
     let first = db.stores(2).await;
     let _second = db.stores(2).await;
-    let mut conn = PgConnection::connect(&db.url).await.unwrap();
+    let mut conn = PgConnection::connect(db.url()).await.unwrap();
     let versions: Vec<i64> =
         sqlx::query_scalar("SELECT version FROM _sqlx_migrations ORDER BY version")
             .fetch_all(&mut conn)

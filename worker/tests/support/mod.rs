@@ -671,64 +671,21 @@ pub async fn assert_stores_consistent(
 }
 
 /// One PostgreSQL database per service, created for a test and dropped at its end (also when it
-/// panics). The admin connection is `SAGA_TEST_POSTGRES_URL` (default
-/// `postgres://postgres@127.0.0.1:5432/postgres`).
-pub struct PgDatabases {
-    admin_url: String,
-    /// (service, database name, URL)
-    pub databases: Vec<(Service, String, String)>,
-    dropped: bool,
-}
+/// panics); see `saga_activities::testing` for the server it uses.
+pub struct PgDatabases(saga_activities::testing::ScratchDatabases);
 
 impl PgDatabases {
     /// Fresh databases, or `None` when PostgreSQL is unreachable outside CI (`CI=true` makes
     /// that a failure).
     pub async fn create(tag: &str) -> Option<Self> {
-        use sqlx::{Connection as _, Executor as _};
-        let admin_url = std::env::var("SAGA_TEST_POSTGRES_URL")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-        let connect = sqlx::postgres::PgConnection::connect(&admin_url);
-        let mut admin = match tokio::time::timeout(Duration::from_secs(10), connect).await {
-            Ok(Ok(conn)) => conn,
-            failed => {
-                let reason = match failed {
-                    Ok(Err(e)) => e.to_string(),
-                    _ => "timed out".into(),
-                };
-                if std::env::var("CI").is_ok_and(|v| v == "true") {
-                    panic!("PostgreSQL at {admin_url} is required in CI: {reason}");
-                }
-                eprintln!("skipping: PostgreSQL at {admin_url} is unreachable ({reason})");
-                return None;
-            }
-        };
-        let base = admin_url.split('?').next().unwrap();
-        let base = &base[..base.rfind('/').unwrap()];
-        let run = uuid::Uuid::new_v4().simple().to_string();
-        let mut databases = Vec::new();
-        for service in Service::ALL {
-            let name = format!("saga_{tag}_{}_{}", &run[..8], service.name());
-            admin
-                .execute(format!("CREATE DATABASE {name}").as_str())
-                .await
-                .expect("creating a test database");
-            databases.push((service, name.clone(), format!("{base}/{name}")));
-        }
-        let _ = admin.close().await;
-        Some(Self {
-            admin_url,
-            databases,
-            dropped: false,
-        })
+        let services = Service::ALL.map(|s| s.name());
+        saga_activities::testing::ScratchDatabases::create(tag, &services)
+            .await
+            .map(Self)
     }
 
     pub fn url(&self, service: Service) -> &str {
-        &self
-            .databases
-            .iter()
-            .find(|(s, ..)| *s == service)
-            .unwrap()
-            .2
+        self.0.url(service.name())
     }
 
     /// `<SERVICE>_DATABASE_URL` of one service, for a worker process's environment.
@@ -757,40 +714,8 @@ impl PgDatabases {
     }
 
     /// Drops the databases now (closing any connection still open to them).
-    pub async fn drop_all(mut self) {
-        drop_pg_databases(&self.admin_url, &self.databases).await;
-        self.dropped = true;
-    }
-}
-
-impl Drop for PgDatabases {
-    fn drop(&mut self) {
-        if self.dropped {
-            return;
-        }
-        // On a thread of its own: this may run inside the test's runtime.
-        let admin = self.admin_url.clone();
-        let databases = std::mem::take(&mut self.databases);
-        let _ = std::thread::spawn(move || {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap()
-                .block_on(drop_pg_databases(&admin, &databases))
-        })
-        .join();
-    }
-}
-
-async fn drop_pg_databases(admin_url: &str, databases: &[(Service, String, String)]) {
-    use sqlx::{Connection as _, Executor as _};
-    if let Ok(mut admin) = sqlx::postgres::PgConnection::connect(admin_url).await {
-        for (_, name, _) in databases {
-            let _ = admin
-                .execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
-                .await;
-        }
-        let _ = admin.close().await;
+    pub async fn drop_all(self) {
+        self.0.drop_now().await;
     }
 }
 
