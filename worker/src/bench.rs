@@ -207,10 +207,8 @@ impl ProcSample {
     pub fn read(pid: &str) -> anyhow::Result<Self> {
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
             .with_context(|| format!("reading /proc/{pid}/stat (is the process running?)"))?;
-        // The command name may hold spaces and parentheses: fields are counted after the last ')'.
-        let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or_default();
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        // utime and stime are fields 14 and 15 of the line; `rest` starts at field 3.
+        let fields = stat_fields_after_name(&stat);
+        // utime and stime are fields 14 and 15 of the line; `fields` starts at field 3.
         let ticks = |i: usize| -> anyhow::Result<u64> {
             fields
                 .get(i)
@@ -589,11 +587,17 @@ async fn watchdog(
 /// Whether `pid` is a live process (an exited child waiting to be reaped counts as gone).
 fn process_is_running(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
-        let state = stat
-            .rsplit_once(')')
-            .and_then(|(_, r)| r.split_whitespace().next());
+        // The first field after the name is the state.
+        let state = stat_fields_after_name(&stat).first().copied();
         !matches!(state, Some("Z" | "X") | None)
     })
+}
+
+/// The fields of a `/proc/PID/stat` line from the third on (state, ppid, …). The command name
+/// before them may hold spaces and parentheses, so they are counted after the last ')'.
+fn stat_fields_after_name(stat: &str) -> Vec<&str> {
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or_default();
+    rest.split_whitespace().collect()
 }
 
 /// Starts one saga and waits for its result.

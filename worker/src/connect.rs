@@ -19,9 +19,12 @@ pub fn options() -> anyhow::Result<(ConnectionOptions, ClientOptions)> {
             "reading the Temporal connection settings (TEMPORAL_ADDRESS, temporal.toml): {e}"
         )
     })?;
-    connection.grpc_compression =
-        grpc_compression(std::env::var("SAGA_GRPC_COMPRESSION").ok().as_deref())?;
+    connection.grpc_compression = grpc_compression_from_env()?;
     Ok((connection, client))
+}
+
+fn grpc_compression_from_env() -> anyhow::Result<GrpcCompression> {
+    grpc_compression(std::env::var("SAGA_GRPC_COMPRESSION").ok().as_deref())
 }
 
 /// `SAGA_GRPC_COMPRESSION`: `none` (the default here) or `gzip` (the SDK's default).
@@ -72,7 +75,8 @@ pub async fn connect_to(address: &str, namespace: &str) -> anyhow::Result<Client
     } else {
         format!("http://{address}")
     };
-    let options = ConnectionOptions::new(url.parse::<temporalio_client::Url>()?).build();
+    let mut options = ConnectionOptions::new(url.parse::<temporalio_client::Url>()?).build();
+    options.grpc_compression = grpc_compression_from_env()?;
     let connection = Connection::connect(options)
         .await
         .with_context(|| format!("connecting to the Temporal server at {address}"))?;
