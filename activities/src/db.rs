@@ -89,6 +89,34 @@ pub fn is_sqlite(url: &str) -> bool {
     url.starts_with("sqlite:")
 }
 
+/// Like [`open`], but waits (with capped backoff, logging) while the database is unavailable: a
+/// worker started during an outage, or restarted in one, comes up when its database does
+/// instead of exiting. Any other failure (a wrong URL, a refused login) ends it at once.
+pub async fn open_when_available(service: Service, config: &DbConfig) -> anyhow::Result<AnyPool> {
+    let mut delay = Duration::from_millis(500);
+    loop {
+        match open(service, config).await {
+            Ok(pool) => return Ok(pool),
+            Err(e) if is_unavailable(&e) => {
+                tracing::warn!(
+                    service = service.name(),
+                    "the {} database is unavailable ({e:#}); retrying in {delay:?}",
+                    service.name()
+                );
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(10));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+fn is_unavailable(e: &anyhow::Error) -> bool {
+    e.chain()
+        .filter_map(|cause| cause.downcast_ref::<sqlx::Error>())
+        .any(|db| crate::error::classify(db) == crate::FaultKind::Unavailable)
+}
+
 /// Opens the pool and brings the schema up to date.
 pub async fn open(service: Service, config: &DbConfig) -> anyhow::Result<AnyPool> {
     sqlx::any::install_default_drivers();
@@ -102,7 +130,9 @@ pub async fn open(service: Service, config: &DbConfig) -> anyhow::Result<AnyPool
     }
     let pool = AnyPoolOptions::new()
         .max_connections(config.max_connections.max(1))
-        .acquire_timeout(Duration::from_secs(10))
+        // Well inside an attempt's 10 s start-to-close, so an unreachable database fails the
+        // attempt with its own error rather than with the attempt's timeout.
+        .acquire_timeout(Duration::from_secs(5))
         .after_connect(|conn, _meta| {
             Box::pin(async move {
                 if conn.backend_name().eq_ignore_ascii_case("sqlite") {

@@ -84,7 +84,7 @@ impl Faults {
             tokio::time::sleep(*delay).await;
         }
         if self.transient > 0.0 && attempt < MAX_ATTEMPTS && fastrand::f64() < self.transient {
-            return Err(StepError::Transient(anyhow::anyhow!(
+            return Err(StepError::infrastructure(anyhow::anyhow!(
                 "injected transient fault (SAGA_FAULTS transient={})",
                 self.transient
             )));
@@ -102,7 +102,7 @@ impl Faults {
             std::process::abort();
         }
         if self.fail_after_commit.iter().any(|a| matches(a, activity)) {
-            return Err(StepError::Transient(anyhow::anyhow!(
+            return Err(StepError::infrastructure(anyhow::anyhow!(
                 "injected failure after commit (SAGA_FAULTS fail-after-commit={activity})"
             )));
         }

@@ -13,6 +13,7 @@
 //! subset of them.
 
 pub mod db;
+pub mod elsewhere;
 mod error;
 pub mod faults;
 pub mod inventory;
@@ -24,7 +25,7 @@ pub mod payments;
 pub mod testing;
 
 pub use db::{DbConfig, Service};
-pub use error::StepError;
+pub use error::{FaultKind, INFRASTRUCTURE, StepError};
 pub use faults::Faults;
 
 use inventory::InventoryStore;
@@ -40,6 +41,7 @@ use tracing::Instrument as _;
 /// Runs one saga step: validation, faults, the local transaction, then failure injection.
 async fn step<Fut>(
     ctx: &ActivityContext,
+    service: Service,
     faults: &Faults,
     order_id: &str,
     transaction: impl FnOnce() -> Fut,
@@ -75,28 +77,37 @@ where
     .instrument(span.clone())
     .await;
     let _entered = span.enter();
+    let waiting = metrics::WaitingStep {
+        workflow_id: info.workflow_id.as_deref().unwrap_or_default(),
+        activity,
+    };
     match outcome {
         Ok(order) => {
             tracing::info!("committed");
             metrics::succeeded(activity);
+            metrics::step_got_through(&waiting);
             Ok(order)
         }
         Err(e) => {
             match &e {
-                StepError::Transient(_) => tracing::warn!(error = %e, "will retry"),
+                StepError::Infrastructure { .. } => {
+                    tracing::warn!(service = service.name(), error = %e, "infrastructure fault, will retry");
+                    metrics::infrastructure_fault(&waiting);
+                }
                 StepError::Business { .. } => {
                     tracing::info!(error = %e, "failed");
                     metrics::business_failure(activity);
+                    metrics::step_got_through(&waiting);
                 }
                 StepError::Invalid(_) => tracing::info!(error = %e, "failed"),
             }
-            Err(e.into_activity_error())
+            Err(e.into_activity_error(service.name()))
         }
     }
 }
 
-fn checked(order: &Order) -> Result<(), ActivityError> {
-    validate_order(order).map_err(|e| StepError::from(e).into_activity_error())
+fn checked(service: Service, order: &Order) -> Result<(), ActivityError> {
+    validate_order(order).map_err(|e| StepError::from(e).into_activity_error(service.name()))
 }
 
 /// `ProcessOrder` and its compensation `UpdateOrderStatus`.
@@ -113,8 +124,8 @@ impl OrderActivities {
         ctx: ActivityContext,
         order: Order,
     ) -> Result<Order, ActivityError> {
-        checked(&order)?;
-        step(&ctx, &self.faults, &order.order_id, || {
+        checked(Service::Orders, &order)?;
+        step(&ctx, Service::Orders, &self.faults, &order.order_id, || {
             self.store.process_order(&order)
         })
         .await
@@ -126,8 +137,8 @@ impl OrderActivities {
         ctx: ActivityContext,
         order: Order,
     ) -> Result<Order, ActivityError> {
-        checked(&order)?;
-        step(&ctx, &self.faults, &order.order_id, || {
+        checked(Service::Orders, &order)?;
+        step(&ctx, Service::Orders, &self.faults, &order.order_id, || {
             self.store.set_pending(&order)
         })
         .await
@@ -148,10 +159,14 @@ impl PaymentActivities {
         ctx: ActivityContext,
         order: Order,
     ) -> Result<Order, ActivityError> {
-        checked(&order)?;
-        step(&ctx, &self.faults, &order.order_id, || {
-            self.store.process_payment(&order)
-        })
+        checked(Service::Payments, &order)?;
+        step(
+            &ctx,
+            Service::Payments,
+            &self.faults,
+            &order.order_id,
+            || self.store.process_payment(&order),
+        )
         .await
     }
 
@@ -161,10 +176,14 @@ impl PaymentActivities {
         ctx: ActivityContext,
         order: Order,
     ) -> Result<Order, ActivityError> {
-        checked(&order)?;
-        step(&ctx, &self.faults, &order.order_id, || {
-            self.store.process_refund(&order)
-        })
+        checked(Service::Payments, &order)?;
+        step(
+            &ctx,
+            Service::Payments,
+            &self.faults,
+            &order.order_id,
+            || self.store.process_refund(&order),
+        )
         .await
     }
 }
@@ -183,10 +202,14 @@ impl InventoryActivities {
         ctx: ActivityContext,
         order: Order,
     ) -> Result<Order, ActivityError> {
-        checked(&order)?;
-        step(&ctx, &self.faults, &order.order_id, || {
-            self.store.reserve(&order)
-        })
+        checked(Service::Inventory, &order)?;
+        step(
+            &ctx,
+            Service::Inventory,
+            &self.faults,
+            &order.order_id,
+            || self.store.reserve(&order),
+        )
         .await
     }
 
@@ -196,10 +219,14 @@ impl InventoryActivities {
         ctx: ActivityContext,
         order: Order,
     ) -> Result<Order, ActivityError> {
-        checked(&order)?;
-        step(&ctx, &self.faults, &order.order_id, || {
-            self.store.release(&order)
-        })
+        checked(Service::Inventory, &order)?;
+        step(
+            &ctx,
+            Service::Inventory,
+            &self.faults,
+            &order.order_id,
+            || self.store.release(&order),
+        )
         .await
     }
 }
@@ -223,16 +250,22 @@ impl NotificationActivities {
                 field: "status".into(),
                 reason: format!("must be success or failed, got {:?}", notification.status),
             })
-            .into_activity_error());
+            .into_activity_error(Service::Notifications.name()));
         }
         let order = Order {
             order_id: notification.order_id.clone(),
             ..Default::default()
         };
-        step(&ctx, &self.faults, &notification.order_id, || async {
-            self.store.notify(&notification).await?;
-            Ok(order)
-        })
+        step(
+            &ctx,
+            Service::Notifications,
+            &self.faults,
+            &notification.order_id,
+            || async {
+                self.store.notify(&notification).await?;
+                Ok(order)
+            },
+        )
         .await?;
         metrics::notified(&notification.status);
         Ok(())
@@ -271,11 +304,33 @@ pub struct Stores {
 }
 
 impl Stores {
-    /// Opens (and migrates) the databases of `services`.
+    /// Opens (and migrates) the databases of `services`; fails at once when one is unreachable.
     pub async fn open(config: &StoresConfig, services: &[Service]) -> anyhow::Result<Self> {
+        Self::open_with(config, services, false).await
+    }
+
+    /// Opens the databases of `services`, waiting for any that is unavailable (see
+    /// [`db::open_when_available`]): what a worker does.
+    pub async fn open_when_available(
+        config: &StoresConfig,
+        services: &[Service],
+    ) -> anyhow::Result<Self> {
+        Self::open_with(config, services, true).await
+    }
+
+    async fn open_with(
+        config: &StoresConfig,
+        services: &[Service],
+        wait: bool,
+    ) -> anyhow::Result<Self> {
         let mut stores = Self::default();
         for &service in services {
-            let pool = db::open(service, config.db(service)).await?;
+            let db = config.db(service);
+            let pool = if wait {
+                db::open_when_available(service, db).await?
+            } else {
+                db::open(service, db).await?
+            };
             match service {
                 Service::Orders => stores.orders = Some(OrdersStore::new(pool)),
                 Service::Payments => stores.payments = Some(PaymentsStore::new(pool)),

@@ -11,22 +11,37 @@
 //! | `saga_compensations_total` | `activity` | a compensation succeeds |
 //! | `saga_compensation_failures_total` | `activity` | a compensation fails with its business error |
 //! | `saga_store_latency` | `activity` | histogram of one local transaction, in milliseconds |
+//! | `saga_infrastructure_faults_total` | `activity` | an attempt fails for infrastructure reasons (database down, locked, in conflict) |
+//! | `saga_steps_waiting_on_infrastructure` | `activity` | gauge: steps (saga and activity type) whose last attempt in this process failed for infrastructure reasons in the last two minutes; a step leaves it when an attempt gets through |
+//!
+//! The gauge is what an operator watches during an outage: a stuck database shows as steps
+//! waiting, not as failed orders. Each process counts the attempts it ran, so a deployment's
+//! total is the sum over its workers (a step whose attempts moved between workers may count in
+//! two for up to two minutes).
 //!
 //! Nothing is recorded until [`install`] is called (the worker does when metrics are on).
 
+use saga_protos::scenario::activity as activity_type;
 use saga_protos::scenario::activity::{PROCESS_REFUND, RELEASE_INVENTORY, UPDATE_ORDER_STATUS};
 use std::{
-    sync::{Arc, OnceLock},
-    time::Duration,
+    collections::HashMap,
+    sync::{Arc, Mutex, OnceLock},
+    time::{Duration, Instant},
 };
 use temporalio_common::telemetry::metrics::{
-    CoreMeter, Counter, HistogramDuration, MetricKeyValue, MetricParameters, NewAttributes,
+    CoreMeter, Counter, Gauge, HistogramDuration, MetricKeyValue, MetricParameters, NewAttributes,
 };
 
 pub const OUTCOMES: &str = "saga_outcomes_total";
 pub const COMPENSATIONS: &str = "saga_compensations_total";
 pub const COMPENSATION_FAILURES: &str = "saga_compensation_failures_total";
 pub const STORE_LATENCY: &str = "saga_store_latency";
+pub const INFRASTRUCTURE_FAULTS: &str = "saga_infrastructure_faults_total";
+pub const STEPS_WAITING: &str = "saga_steps_waiting_on_infrastructure";
+
+/// How long a step counts as waiting after its last failed attempt: longer than the 30 s
+/// between later attempts plus a round's turnaround.
+const WAITING_FOR: Duration = Duration::from_secs(120);
 
 struct Instruments {
     meter: Arc<dyn CoreMeter>,
@@ -34,6 +49,10 @@ struct Instruments {
     compensations: Counter,
     compensation_failures: Counter,
     store_latency: HistogramDuration,
+    infrastructure_faults: Counter,
+    steps_waiting: Gauge,
+    /// (workflow id, activity type) → when its last attempt failed for infrastructure reasons.
+    waiting: Mutex<HashMap<(String, &'static str), Instant>>,
 }
 
 static INSTRUMENTS: OnceLock<Instruments> = OnceLock::new();
@@ -62,9 +81,29 @@ pub fn install(meter: Arc<dyn CoreMeter>) {
                 STORE_LATENCY,
                 "Duration of one local transaction, by activity type",
             )),
+            infrastructure_faults: meter.counter(param(
+                INFRASTRUCTURE_FAULTS,
+                "Attempts that failed for infrastructure reasons, by activity type",
+            )),
+            steps_waiting: meter.gauge(param(
+                STEPS_WAITING,
+                "Steps whose last attempt failed for infrastructure reasons, by activity type",
+            )),
+            waiting: Mutex::default(),
             meter,
         }
     });
+    // A step that stops being retried (its saga gave up, or moved to another worker) leaves the
+    // gauge once its entry is stale; re-publish now and then so that shows without new faults.
+    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+        runtime.spawn(async {
+            let mut tick = tokio::time::interval(Duration::from_secs(15));
+            loop {
+                tick.tick().await;
+                with(Instruments::publish_waiting);
+            }
+        });
+    }
 }
 
 fn with(f: impl FnOnce(&Instruments)) {
@@ -99,6 +138,72 @@ pub(crate) fn store_latency(activity: &str, elapsed: Duration) {
     with(|m| {
         m.store_latency
             .record(elapsed, &m.labels("activity", activity))
+    });
+}
+
+/// A step of one saga, as the waiting gauge tells them apart.
+#[derive(Debug, Clone, Copy)]
+pub struct WaitingStep<'a> {
+    pub workflow_id: &'a str,
+    pub activity: &'a str,
+}
+
+/// The activity types, so the gauge reports every one (a zero included).
+const ACTIVITY_TYPES: [&str; 7] = [
+    activity_type::PROCESS_ORDER,
+    activity_type::UPDATE_ORDER_STATUS,
+    activity_type::PROCESS_PAYMENT,
+    activity_type::PROCESS_REFUND,
+    activity_type::RESERVE_INVENTORY,
+    activity_type::RELEASE_INVENTORY,
+    activity_type::NOTIFY,
+];
+
+impl Instruments {
+    fn publish_waiting(&self) {
+        let mut waiting = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
+        waiting.retain(|_, at| at.elapsed() < WAITING_FOR);
+        for activity in ACTIVITY_TYPES {
+            let count = waiting.keys().filter(|(_, a)| *a == activity).count();
+            self.steps_waiting
+                .record(count as u64, &self.labels("activity", activity));
+        }
+    }
+}
+
+/// An attempt of `step` failed for infrastructure reasons.
+pub(crate) fn infrastructure_fault(step: &WaitingStep) {
+    let Some(activity) = ACTIVITY_TYPES.into_iter().find(|a| *a == step.activity) else {
+        return;
+    };
+    with(|m| {
+        m.infrastructure_faults
+            .add(1, &m.labels("activity", activity));
+        m.waiting
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert((step.workflow_id.to_owned(), activity), Instant::now());
+        m.publish_waiting();
+    });
+}
+
+/// An attempt of `step` got through (succeeded, or failed with its business error).
+pub(crate) fn step_got_through(step: &WaitingStep) {
+    with(|m| {
+        let mut waiting = m.waiting.lock().unwrap_or_else(|e| e.into_inner());
+        // The common case, on every step of every saga: nothing waits.
+        if waiting.is_empty() {
+            return;
+        }
+        let before = waiting.len();
+        waiting.retain(|(workflow_id, activity), _| {
+            !(workflow_id == step.workflow_id && *activity == step.activity)
+        });
+        let changed = waiting.len() != before;
+        drop(waiting);
+        if changed {
+            m.publish_waiting();
+        }
     });
 }
 

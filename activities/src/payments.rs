@@ -144,7 +144,7 @@ async fn fetch(
 }
 
 fn missing(id: &str) -> StepError {
-    StepError::Transient(anyhow::anyhow!(
+    StepError::infrastructure(anyhow::anyhow!(
         "ledger row {id} vanished inside its transaction"
     ))
 }

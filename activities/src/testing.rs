@@ -1,8 +1,11 @@
-//! Scratch PostgreSQL databases for tests (feature `test-support`): created on the server named
-//! by `SAGA_TEST_POSTGRES_URL` (default `postgres://postgres@127.0.0.1:5432/postgres`, an admin
-//! connection) and dropped at the end of the test, also when it panics.
+//! PostgreSQL for tests (feature `test-support`):
 //!
-//! With no server there a test is skipped (`create` gives `None`), except under CI
+//! | helper | what | for |
+//! |---|---|---|
+//! | [`ScratchDatabases`] | fresh databases on the shared server named by `SAGA_TEST_POSTGRES_URL` (default `postgres://postgres@127.0.0.1:5432/postgres`), dropped at the end of the test, also when it panics | tests that need PostgreSQL |
+//! | [`PrivatePostgres`] | a server of the test's own, in a temporary directory | outage tests, which stop and start it |
+//!
+//! With no shared server a test is skipped (`create` gives `None`), except under CI
 //! (`CI=true`), where that is a failure.
 
 use sqlx::{Connection as _, Executor as _, postgres::PgConnection};
@@ -100,4 +103,172 @@ async fn drop_databases(admin_url: &str, databases: &[(String, String, String)])
         }
         let _ = admin.close().await;
     }
+}
+
+/// A PostgreSQL server of a test's own, in a temporary directory on a port of its own, that the
+/// test may stop and start at will (an outage) without touching the machine's shared server.
+///
+/// Made with the server binaries `pg_config --bindir` names (`initdb`, `pg_ctl`); as root they
+/// run as the `postgres` user, as PostgreSQL requires. Stopped and deleted on drop.
+pub struct PrivatePostgres {
+    dir: tempfile::TempDir,
+    bin: std::path::PathBuf,
+    pub port: u16,
+    as_postgres: bool,
+}
+
+impl PrivatePostgres {
+    /// Initialises a cluster, starts it and creates `databases` in it.
+    pub async fn start(databases: &[&str]) -> Self {
+        let bin = std::process::Command::new("pg_config")
+            .arg("--bindir")
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| std::path::PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()))
+            .expect("pg_config --bindir names PostgreSQL's server binaries");
+        let as_postgres = is_root();
+        let dir = tempfile::Builder::new()
+            .prefix("saga-pg-")
+            .tempdir()
+            .expect("a directory for the private PostgreSQL");
+        if as_postgres {
+            let status = std::process::Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(dir.path())
+                .status()
+                .expect("chown");
+            assert!(
+                status.success(),
+                "chown of the private PostgreSQL's directory"
+            );
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("a free port");
+        let server = Self {
+            dir,
+            bin,
+            port,
+            as_postgres,
+        };
+        let data = server.data_dir();
+        server.run(
+            "initdb",
+            &[
+                "-D",
+                &data,
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--no-sync",
+            ],
+        );
+        server.start_again();
+        let admin = server.url("postgres");
+        let mut conn = PgConnection::connect(&admin)
+            .await
+            .expect("connecting to the private PostgreSQL");
+        for db in databases {
+            conn.execute(format!("CREATE DATABASE {db}").as_str())
+                .await
+                .expect("creating a database");
+        }
+        let _ = conn.close().await;
+        server
+    }
+
+    fn data_dir(&self) -> String {
+        self.dir.path().join("data").display().to_string()
+    }
+
+    /// Runs one of the server's binaries, as `postgres` when this process is root.
+    fn run(&self, program: &str, args: &[&str]) {
+        let exe = self.bin.join(program);
+        let mut cmd = if self.as_postgres {
+            let mut c = std::process::Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(&exe);
+            c
+        } else {
+            std::process::Command::new(&exe)
+        };
+        let out = cmd
+            .args(args)
+            .current_dir(self.dir.path())
+            .output()
+            .unwrap_or_else(|e| panic!("running {}: {e}", exe.display()));
+        assert!(
+            out.status.success(),
+            "{program} {args:?} failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// The URL of database `db` on this server.
+    pub fn url(&self, db: &str) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/{db}", self.port)
+    }
+
+    /// Stops the server the way an operator's restart does: open connections are terminated,
+    /// new ones refused until [`Self::start_again`].
+    pub fn stop(&self) {
+        self.run(
+            "pg_ctl",
+            &["-D", &self.data_dir(), "-m", "fast", "-w", "stop"],
+        );
+    }
+
+    /// Starts the (stopped) server again on the same port and data.
+    pub fn start_again(&self) {
+        let options = format!(
+            "-p {} -c listen_addresses=127.0.0.1 -k {} -c fsync=off",
+            self.port,
+            self.dir.path().display()
+        );
+        let log = self.dir.path().join("server.log").display().to_string();
+        self.run(
+            "pg_ctl",
+            &[
+                "-D",
+                &self.data_dir(),
+                "-o",
+                &options,
+                "-l",
+                &log,
+                "-w",
+                "start",
+            ],
+        );
+    }
+}
+
+impl Drop for PrivatePostgres {
+    fn drop(&mut self) {
+        let data = self.data_dir();
+        let exe = self.bin.join("pg_ctl");
+        let mut cmd = if self.as_postgres {
+            let mut c = std::process::Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(&exe);
+            c
+        } else {
+            std::process::Command::new(&exe)
+        };
+        let _ = cmd
+            .args(["-D", &data, "-m", "immediate", "stop"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
+}
+
+/// PostgreSQL refuses to run as root; as root, its binaries run as `postgres`.
+fn is_root() -> bool {
+    std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
 }

@@ -18,6 +18,10 @@ pub mod activity {
 pub const SAGA_FAILED: &str = "SagaFailed";
 /// The application failure type of a workflow whose input was not a valid order.
 pub const INVALID_ORDER: &str = "InvalidOrder";
+/// The failure type of a step run as a local activity by a workflow worker that does not run
+/// that step's service (a split workflow role finishing a saga an all-in-one worker started):
+/// the saga runs the step as a regular activity instead.
+pub const LOCAL_DISPATCH_UNAVAILABLE: &str = "LocalDispatchUnavailable";
 
 /// The business error an activity raises when the order id asks it to fail.
 ///

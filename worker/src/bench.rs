@@ -604,8 +604,9 @@ fn stat_fields_after_name(stat: &str) -> Vec<&str> {
 async fn one(client: &Client, task_queue: &str, order: Order) -> Sample {
     let workflow_id = format!("bench-{}", order.order_id);
     let input = RawValue::from_value(&order, &PayloadConverter::serde_json());
+    // As `saga start` does: no execution timeout, the contract's search attributes set.
     let options = WorkflowStartOptions::new(task_queue, &workflow_id)
-        .execution_timeout(config::EXECUTION_TIMEOUT)
+        .search_attributes(crate::launch::initial_search_attributes(&order.order_id))
         .build();
     let started = Instant::now();
     let error = match client

@@ -6,7 +6,7 @@ use saga_worker::{
     connect,
     history::SagaHistory,
     launch,
-    roles::{Role, Roles, ServiceQueues},
+    roles::{DispatchChoice, Role, Roles, ServiceQueues},
     run_worker::{self, WorkerSettings},
     status,
 };
@@ -38,7 +38,8 @@ pub fn init_logging(json: bool, is_worker: bool) {
 
 pub async fn worker(
     task_queue: String,
-    dispatch: saga_workflows::Dispatch,
+    dispatch: DispatchChoice,
+    patience: saga_workflows::Patience,
     roles: Vec<Role>,
     queues: ServiceQueues,
     metrics_port: Option<u16>,
@@ -48,10 +49,8 @@ pub async fn worker(
         task_queue,
         metrics_port,
         tuning,
-        saga: saga_workflows::SagaConfig {
-            dispatch,
-            ..Default::default()
-        },
+        dispatch,
+        patience,
         roles: Roles::new(roles)?,
         queues,
         ..Default::default()

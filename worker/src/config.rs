@@ -9,8 +9,6 @@ pub const WORKFLOW_TYPE: &str = "OrderSaga";
 pub const DEFAULT_TASK_QUEUE: &str = "order-saga";
 /// The stock an item starts with the first time an order names it.
 pub const DEFAULT_STOCK: i64 = 1000;
-/// The whole saga must end within this (the design's workflow execution timeout).
-pub const EXECUTION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// Where the service databases live: `SAGA_DATA_DIR`, default `./data`.
 pub fn data_dir() -> PathBuf {

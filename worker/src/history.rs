@@ -40,20 +40,27 @@ impl Closed {
 /// What a history says about a saga.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SagaHistory {
-    /// Activity types in the order they were scheduled (retries are not rescheduled, so each
-    /// step appears once).
+    /// Activity types in the order they were scheduled, each step once: the server's retries
+    /// are not rescheduled, and the further rounds of a step that waited on its infrastructure
+    /// (the same activity scheduled again at once) count as that one step.
     pub path: Vec<String>,
     pub closed: Closed,
 }
 
 impl SagaHistory {
     pub fn from_events(events: &[HistoryEvent]) -> Self {
-        let mut path = Vec::new();
+        let mut path: Vec<String> = Vec::new();
         let mut closed = Closed::Running;
+        // No step of the design follows itself, so a repeat is another round of the same step.
+        let mut step = |name: String| {
+            if path.last() != Some(&name) {
+                path.push(name);
+            }
+        };
         for event in events {
             match &event.attributes {
                 Some(Attributes::ActivityTaskScheduledEventAttributes(a)) => {
-                    path.push(
+                    step(
                         a.activity_type
                             .as_ref()
                             .map(|t| t.name.clone())
@@ -65,7 +72,7 @@ impl SagaHistory {
                 {
                     // Local activities record a marker instead of scheduled/started/completed.
                     if let Some(name) = local_activity_type(m) {
-                        path.push(name);
+                        step(name);
                     }
                 }
                 Some(Attributes::WorkflowExecutionCompletedEventAttributes(_)) => {

@@ -1,16 +1,20 @@
 //! Starting sagas and waiting for them, for the CLI, the benchmarks and the tests.
 
 use crate::{
-    config::{EXECUTION_TIMEOUT, WORKFLOW_TYPE},
+    config::WORKFLOW_TYPE,
     history::{Closed, SagaHistory},
 };
 use anyhow::Context as _;
 use saga_protos::Order;
 use saga_workflows::OrderSaga;
+use saga_workflows::visibility::{ORDER_ID, RUNNING, SAGA_OUTCOME};
 use temporalio_client::{
     Client, WorkflowFetchHistoryOptions, WorkflowGetResultOptions, WorkflowStartOptions,
 };
-use temporalio_common::data_converters::{PayloadConverter, RawValue};
+use temporalio_common::{
+    data_converters::{PayloadConverter, RawValue},
+    search_attributes::SearchAttributes,
+};
 
 /// The workflow id `saga start` gives an order's saga.
 pub fn workflow_id(order_id: &str) -> String {
@@ -25,6 +29,10 @@ pub struct Started {
 }
 
 /// Starts an `OrderSaga` for `order` on `task_queue` under `workflow_id`.
+///
+/// No execution timeout: the saga enforces its own deadline, and a timeout would cut its
+/// compensations off. The search attributes are set in the start request, which saves the
+/// workflow an update of them.
 pub async fn start(
     client: &Client,
     task_queue: &str,
@@ -34,7 +42,7 @@ pub async fn start(
     let input = RawValue::from_value(order, &PayloadConverter::serde_json());
     let (summary, details) = describe(order);
     let options = WorkflowStartOptions::new(task_queue, workflow_id)
-        .execution_timeout(EXECUTION_TIMEOUT)
+        .search_attributes(initial_search_attributes(&order.order_id))
         .static_summary(summary)
         .static_details(details)
         .build();
@@ -46,6 +54,14 @@ pub async fn start(
         workflow_id: workflow_id.to_owned(),
         run_id: handle.run_id().unwrap_or_default().to_owned(),
     })
+}
+
+/// `OrderId` and `SagaOutcome=running`, as the workflow would set them.
+pub fn initial_search_attributes(order_id: &str) -> SearchAttributes {
+    SearchAttributes::new([
+        ORDER_ID.value_set(order_id.to_owned()),
+        SAGA_OUTCOME.value_set(RUNNING.to_owned()),
+    ])
 }
 
 /// The Web UI's summary line and details of a saga: which order, whose, how much, what.

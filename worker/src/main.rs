@@ -42,11 +42,24 @@ enum Command {
         /// Task queue of the workflow (and, with `--role all`, of every activity).
         #[arg(long, env = "SAGA_TASK_QUEUE", default_value = saga_worker::config::DEFAULT_TASK_QUEUE)]
         task_queue: String,
-        /// How the workflow runs its steps: `remote` (regular activities, each visible in the
-        /// history) or `local` (local activities in this process, recorded as markers; fewer
-        /// server round trips). Change it only with no sagas in flight.
-        #[arg(long, env = "SAGA_DISPATCH", default_value = "remote")]
-        dispatch: saga_workflows::Dispatch,
+        /// How the workflow runs its steps: `auto` (local activities when this process runs
+        /// every role, regular activities when the roles are split), `local` (local activities
+        /// in this process, recorded as markers; fewest server round trips) or `remote`
+        /// (regular activities on each service's task queue). Safe to change with sagas in
+        /// flight: each step's choice is recorded in its history and replayed as recorded.
+        #[arg(long, env = "SAGA_DISPATCH", value_enum, default_value_t)]
+        dispatch: saga_worker::roles::DispatchChoice,
+        /// How long a forward step keeps retrying infrastructure errors (its database down,
+        /// locked, unreachable) before the saga gives up and compensates, e.g. `10m`, `90s`.
+        /// Compensations are retried until they succeed, whatever this says.
+        #[arg(long, env = "SAGA_STEP_WINDOW", value_parser = humantime::parse_duration,
+              default_value = "10m")]
+        step_window: std::time::Duration,
+        /// How long after its start a saga may still run forward steps; past it, it compensates
+        /// (e.g. `30m`). Replaces a workflow execution timeout, which would cut compensations off.
+        #[arg(long, env = "SAGA_DEADLINE", value_parser = humantime::parse_duration,
+              default_value = "30m")]
+        deadline: std::time::Duration,
         /// The parts of the saga this process runs: `all` (the default: the workflow and every
         /// service on the one task queue), or any of workflow, orders, payments, inventory,
         /// notifications (repeat the flag or separate with commas). Split roles put each service
@@ -124,11 +137,28 @@ async fn main() -> ExitCode {
         Command::Worker {
             task_queue,
             dispatch,
+            step_window,
+            deadline,
             roles,
             queues,
             metrics_port,
             tuning,
-        } => commands::worker(task_queue, dispatch, roles, queues, metrics_port, tuning).await,
+        } => {
+            let patience = saga_workflows::Patience {
+                step_window,
+                deadline,
+            };
+            commands::worker(
+                task_queue,
+                dispatch,
+                patience,
+                roles,
+                queues,
+                metrics_port,
+                tuning,
+            )
+            .await
+        }
         Command::Start {
             file,
             wait,

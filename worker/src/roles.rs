@@ -1,18 +1,20 @@
 //! Which parts of the saga a worker process runs, and on which task queues.
 //!
-//! `all` (the default) is the one-process setup: the workflow and every service's activities
-//! poll the workflow's own queue and the workflow schedules activities there (no routing).
-//! Any other choice splits the deployment: the workflow worker routes each activity to its
-//! service's queue, and each service role polls that queue with only its own activities and
-//! only its own database. One process may run several roles (one SDK worker per queue), and any
-//! number of processes may run the same role on any number of hosts.
+//! | roles | polls | runs steps as (default) |
+//! |---|---|---|
+//! | `all` (the default) | the workflow queue (workflows, and every activity) and each service's queue | local activities |
+//! | any of `workflow`, `orders`, `payments`, `inventory`, `notifications` | the workflow queue for `workflow`; each service role its service's queue, with only its own activities and its own database | regular activities on each service's queue |
 //!
-//! The routing is part of the commands a workflow issues, so every workflow worker of one
-//! deployment must agree on it: all of them split (with the same queue names) or all of them
-//! `all`. Switching between the two with sagas in flight would make replays diverge.
+//! The queues are the same whatever the topology: regular activities always go to their
+//! service's queue, and the all-in-one worker polls those queues too. So a deployment can change
+//! shape with sagas in flight — an all-in-one worker replaced by split ones, or the reverse —
+//! and every step still finds a worker: steps already recorded replay as they ran (the dispatch
+//! choice is recorded per step, see `saga_workflows`), pending regular activities wait on their
+//! service's queue for whichever process serves it. One process may run several roles (one SDK
+//! worker per queue), and any number of processes may run the same role on any number of hosts.
 
 use saga_activities::Service;
-use saga_workflows::{Dispatch, Routing, SagaConfig};
+use saga_workflows::{Dispatch, Patience, Routing, SagaConfig};
 
 /// One part of the saga.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
@@ -103,7 +105,7 @@ pub enum RolesError {
     AllCombined,
     #[error(
         "--dispatch local runs every step inside the workflow worker, which needs every role in \
-         one process: use --role all, or --dispatch remote with split roles"
+         one process: use --role all, or leave --dispatch at auto (remote for split roles)"
     )]
     LocalDispatchSplit,
     #[error(
@@ -151,11 +153,9 @@ impl Roles {
         self.0.iter().filter_map(|r| r.service()).collect()
     }
 
-    /// The activity routing the workflow uses: none for `all`, each service's queue otherwise.
-    pub fn routing(&self, queues: &ServiceQueues) -> Routing {
-        if self.is_all() {
-            return Routing::default();
-        }
+    /// Where the workflow schedules regular activities: always on each service's queue, so that
+    /// any topology can serve them (see the module's table).
+    pub fn routing(queues: &ServiceQueues) -> Routing {
         let queue = |s| Some(queues.of(s).to_owned());
         Routing {
             orders: queue(Service::Orders),
@@ -168,15 +168,26 @@ impl Roles {
     /// The workflow's configuration, or why these roles cannot run it.
     pub fn saga_config(
         &self,
-        dispatch: Dispatch,
+        dispatch: DispatchChoice,
         queues: &ServiceQueues,
+        patience: Patience,
     ) -> Result<SagaConfig, RolesError> {
-        if dispatch == Dispatch::Local && !self.is_all() {
-            return Err(RolesError::LocalDispatchSplit);
-        }
+        let preferred = match dispatch {
+            DispatchChoice::Auto if self.is_all() => Dispatch::Local,
+            DispatchChoice::Auto | DispatchChoice::Remote => Dispatch::Remote,
+            DispatchChoice::Local if self.is_all() => Dispatch::Local,
+            DispatchChoice::Local => return Err(RolesError::LocalDispatchSplit),
+        };
         Ok(SagaConfig {
-            routing: self.routing(queues),
-            dispatch,
+            routing: Self::routing(queues),
+            dispatch: preferred,
+            // Workers that did not record their choice ran what --dispatch said, remote unless
+            // told otherwise.
+            legacy_dispatch: match dispatch {
+                DispatchChoice::Local => Dispatch::Local,
+                DispatchChoice::Auto | DispatchChoice::Remote => Dispatch::Remote,
+            },
+            patience,
         })
     }
 
@@ -186,13 +197,6 @@ impl Roles {
         workflow_queue: &str,
         queues: &ServiceQueues,
     ) -> Result<Vec<QueuePlan>, RolesError> {
-        if self.is_all() {
-            return Ok(vec![QueuePlan {
-                task_queue: workflow_queue.to_owned(),
-                workflow: true,
-                services: Service::ALL.to_vec(),
-            }]);
-        }
         // Distinct queues, checked over every service and not only this process's, so that
         // every process of a deployment refuses the same mistake.
         let mut names = vec![workflow_queue];
@@ -208,7 +212,13 @@ impl Roles {
             plan.push(QueuePlan {
                 task_queue: workflow_queue.to_owned(),
                 workflow: true,
-                services: vec![],
+                // All in one: the workflow's local activities run here, and so do regular
+                // activities that older versions scheduled on the workflow's own queue.
+                services: if self.is_all() {
+                    Service::ALL.to_vec()
+                } else {
+                    vec![]
+                },
             });
         }
         plan.extend(self.services().into_iter().map(|service| QueuePlan {
@@ -218,6 +228,19 @@ impl Roles {
         }));
         Ok(plan)
     }
+}
+
+/// `--dispatch`: how the workflow runs its steps.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum DispatchChoice {
+    /// By topology: local activities when one process runs every role, regular activities when
+    /// the roles are split.
+    #[default]
+    Auto,
+    /// Local activities in the workflow worker's process (needs `--role all`).
+    Local,
+    /// Regular activities on each service's task queue.
+    Remote,
 }
 
 impl std::fmt::Display for Roles {
@@ -240,20 +263,37 @@ mod tests {
     use super::*;
 
     #[test]
-    fn all_is_one_queue_without_routing() {
+    fn all_polls_every_queue_and_runs_steps_locally() {
         let roles = Roles::default();
         let queues = ServiceQueues::default();
-        assert_eq!(roles.routing(&queues), Routing::default());
         let plan = roles.plan("order-saga", &queues).unwrap();
         assert_eq!(
-            plan,
-            vec![QueuePlan {
+            plan[0],
+            QueuePlan {
                 task_queue: "order-saga".into(),
                 workflow: true,
                 services: Service::ALL.to_vec(),
-            }]
+            }
         );
-        assert!(roles.saga_config(Dispatch::Local, &queues).is_ok());
+        let served: Vec<&str> = plan[1..].iter().map(|p| p.task_queue.as_str()).collect();
+        assert_eq!(served, ["orders", "payments", "inventory", "notifications"]);
+        let config = roles
+            .saga_config(DispatchChoice::Auto, &queues, Patience::default())
+            .unwrap();
+        assert_eq!(config.dispatch, Dispatch::Local);
+        assert_eq!(config.legacy_dispatch, Dispatch::Remote);
+        assert_eq!(
+            config.routing.queue_of("ProcessRefund").as_deref(),
+            Some("payments")
+        );
+        let explicit = roles
+            .saga_config(DispatchChoice::Local, &queues, Patience::default())
+            .unwrap();
+        assert_eq!(explicit.legacy_dispatch, Dispatch::Local);
+        let remote = roles
+            .saga_config(DispatchChoice::Remote, &queues, Patience::default())
+            .unwrap();
+        assert_eq!(remote.dispatch, Dispatch::Remote);
     }
 
     #[test]
@@ -263,9 +303,18 @@ mod tests {
             ..Default::default()
         };
         let roles = Roles::new([Role::Payments, Role::Workflow, Role::Payments]).unwrap();
-        let routing = roles.routing(&queues);
-        assert_eq!(routing.queue_of("ProcessRefund").as_deref(), Some("pay"));
-        assert_eq!(routing.queue_of("Notify").as_deref(), Some("notifications"));
+        let config = roles
+            .saga_config(DispatchChoice::Auto, &queues, Patience::default())
+            .unwrap();
+        assert_eq!(config.dispatch, Dispatch::Remote);
+        assert_eq!(
+            config.routing.queue_of("ProcessRefund").as_deref(),
+            Some("pay")
+        );
+        assert_eq!(
+            config.routing.queue_of("Notify").as_deref(),
+            Some("notifications")
+        );
         assert_eq!(
             roles.plan("order-saga", &queues).unwrap(),
             vec![
@@ -296,7 +345,7 @@ mod tests {
         );
         let split = Roles::new([Role::Workflow]).unwrap();
         assert_eq!(
-            split.saga_config(Dispatch::Local, &queues),
+            split.saga_config(DispatchChoice::Local, &queues, Patience::default()),
             Err(RolesError::LocalDispatchSplit)
         );
         let shared = ServiceQueues {
@@ -307,6 +356,7 @@ mod tests {
             split.plan("order-saga", &shared),
             Err(RolesError::SharedQueue("orders".into()))
         );
+        assert!(Roles::default().plan("order-saga", &shared).is_err());
         let onto_workflow = ServiceQueues {
             notifications_queue: "order-saga".into(),
             ..Default::default()

@@ -2,11 +2,11 @@
 
 use crate::{
     config, connect, observability,
-    roles::{QueuePlan, Roles, ServiceQueues},
+    roles::{DispatchChoice, QueuePlan, Roles, ServiceQueues},
 };
 use anyhow::Context as _;
-use saga_activities::{Faults, Service, Stores};
-use saga_workflows::{OrderSaga, SagaConfig};
+use saga_activities::{Faults, Service, Stores, elsewhere::ElsewhereActivities};
+use saga_workflows::{OrderSaga, Patience, SagaConfig};
 use std::{sync::Arc, time::Duration};
 use temporalio_client::Client;
 use temporalio_sdk::{Runtime, Worker, WorkerOptions, runtime::RuntimeOptions};
@@ -18,8 +18,10 @@ pub struct WorkerSettings {
     pub task_queue: String,
     /// How long in-flight activities may take to finish after a shutdown signal.
     pub graceful_shutdown: Duration,
-    /// How the workflow dispatches its steps. Its routing is derived from `roles` and `queues`.
-    pub saga: SagaConfig,
+    /// How the workflow dispatches its steps (by topology unless told).
+    pub dispatch: DispatchChoice,
+    /// How long forward steps wait on infrastructure.
+    pub patience: Patience,
     /// The parts of the saga this process runs.
     pub roles: Roles,
     /// Each service's task queue when the roles are split.
@@ -35,7 +37,8 @@ impl Default for WorkerSettings {
         Self {
             task_queue: config::DEFAULT_TASK_QUEUE.to_owned(),
             graceful_shutdown: Duration::from_secs(10),
-            saga: SagaConfig::default(),
+            dispatch: DispatchChoice::Auto,
+            patience: Patience::default(),
             roles: Roles::default(),
             queues: ServiceQueues::default(),
             metrics_port: None,
@@ -49,9 +52,10 @@ impl Default for WorkerSettings {
 /// returns.
 pub async fn run(settings: WorkerSettings) -> anyhow::Result<()> {
     // Refuse an impossible role choice before touching any database or the server.
-    let saga = settings
-        .roles
-        .saga_config(settings.saga.dispatch, &settings.queues)?;
+    let saga =
+        settings
+            .roles
+            .saga_config(settings.dispatch, &settings.queues, settings.patience)?;
     let plan = settings
         .roles
         .plan(&settings.task_queue, &settings.queues)?;
@@ -62,7 +66,7 @@ pub async fn run(settings: WorkerSettings) -> anyhow::Result<()> {
     if !faults.is_empty() {
         tracing::warn!(?faults, "fault injection is ON (SAGA_FAULTS)");
     }
-    let stores = Stores::open(&stores_config, &services).await?;
+    let stores = Stores::open_when_available(&stores_config, &services).await?;
     for &service in &services {
         let db = stores_config.db(service);
         tracing::info!(
@@ -98,7 +102,14 @@ pub async fn run(settings: WorkerSettings) -> anyhow::Result<()> {
     let runtime =
         Runtime::from_current_tokio(runtime_options).context("starting the Temporal runtime")?;
     if settings.roles.runs_workflow() {
-        tracing::info!(dispatch = ?saga.dispatch, routing = ?saga.routing, "saga dispatch");
+        tracing::info!(
+            dispatch = %saga.dispatch,
+            chosen = ?settings.dispatch,
+            legacy_dispatch = %saga.legacy_dispatch,
+            step_window = %humantime::format_duration(saga.patience.step_window),
+            deadline = %humantime::format_duration(saga.patience.deadline),
+            "saga settings"
+        );
     }
 
     let mut workers = Vec::with_capacity(plan.len());
@@ -139,6 +150,10 @@ fn build_worker(
         let saga = saga.clone();
         options =
             options.register_workflow_with_factory(move || OrderSaga::with_config(saga.clone()))?;
+        if queue.services.is_empty() {
+            // A workflow worker without the services: see `saga_activities::elsewhere`.
+            options = options.register_activities(ElsewhereActivities);
+        }
     }
     for &service in &queue.services {
         // Each service's activities only where that service's store was opened.

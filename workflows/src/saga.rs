@@ -1,6 +1,9 @@
 use crate::{
     config::{Dispatch, SagaConfig},
-    options::{activity_options, local_activity_options},
+    dispatch,
+    failure::{RoundFailure, classify},
+    options::{ATTEMPTS_PER_ROUND, Round},
+    patience::{self, Limits},
     visibility,
 };
 use saga_protos::{
@@ -13,11 +16,7 @@ use saga_protos::{
     scenario::{INVALID_ORDER, SAGA_FAILED},
 };
 use serde::{Deserialize, Serialize};
-use temporalio_common::{
-    ActivityDefinition,
-    data_converters::RawValue,
-    error::{ActivityExecutionError, IncomingError},
-};
+use temporalio_common::{ActivityDefinition, data_converters::RawValue};
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{
     ApplicationFailure, WorkflowContext, WorkflowContextView, WorkflowResult, WorkflowTermination,
@@ -32,6 +31,12 @@ pub enum Step {
 }
 
 impl Step {
+    const FORWARD: [Step; 3] = [
+        Step::ProcessOrder,
+        Step::ProcessPayment,
+        Step::ReserveInventory,
+    ];
+
     /// The step's own compensation.
     fn compensation(self) -> Compensation {
         match self {
@@ -64,6 +69,23 @@ pub struct SagaState {
     /// `SagaOutcome` search attribute): `completed`, `compensated`, `compensation-failed`,
     /// `cancelled`, `invalid` or `failed`.
     pub phase: String,
+    /// Set while the current step keeps failing for infrastructure reasons (its database down,
+    /// locked, unreachable); cleared when the step gets through.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiting: Option<Waiting>,
+}
+
+/// A step that waits on infrastructure rather than failing the order.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Waiting {
+    /// The activity that keeps failing.
+    pub activity: String,
+    /// When its first round of attempts ran out (RFC 3339, workflow time).
+    pub since: String,
+    /// Attempts made so far.
+    pub attempts: u32,
+    /// The last attempt's error.
+    pub last_error: String,
 }
 
 /// The order saga. Its input is the order JSON; it returns the enriched order.
@@ -72,6 +94,7 @@ pub struct SagaState {
 pub struct OrderSaga {
     config: SagaConfig,
     state: SagaState,
+    pub(crate) dispatch: dispatch::Decisions,
 }
 
 impl OrderSaga {
@@ -79,8 +102,12 @@ impl OrderSaga {
     pub fn with_config(config: SagaConfig) -> Self {
         Self {
             config,
-            state: SagaState::default(),
+            ..Default::default()
         }
+    }
+
+    pub(crate) fn config(&self) -> &SagaConfig {
+        &self.config
     }
 }
 
@@ -98,7 +125,8 @@ impl OrderSaga {
         result
     }
 
-    /// The saga's progress: current step, order, last error, compensations run.
+    /// The saga's progress: current step, order, last error, compensations run, and what it
+    /// waits on.
     #[query]
     pub fn state(&self, _ctx: &WorkflowContextView) -> SagaState {
         self.state.clone()
@@ -122,10 +150,7 @@ async fn run_saga(ctx: &WorkflowContext<OrderSaga>, input: RawValue) -> Workflow
                 .into());
         }
     };
-    ctx.upsert_search_attributes([
-        visibility::ORDER_ID.value_set(order.order_id.clone()),
-        visibility::SAGA_OUTCOME.value_set(visibility::RUNNING.to_owned()),
-    ]);
+    visibility::record_start(ctx, &order.order_id);
     progress(ctx, |s| {
         s.order = Some(order.clone());
         s.phase = visibility::RUNNING.into();
@@ -138,25 +163,29 @@ async fn run_saga(ctx: &WorkflowContext<OrderSaga>, input: RawValue) -> Workflow
     }
     let mut order = order;
     let mut done: Vec<Step> = Vec::new();
-    for step in [
-        Step::ProcessOrder,
-        Step::ProcessPayment,
-        Step::ReserveInventory,
-    ] {
-        let reason = match run_step(ctx, step, &order).await {
-            Ok(next) => {
-                order = next;
-                done.push(step);
-                progress(ctx, |s| s.order = Some(order.clone()));
-                if !ctx.cancellation_token().is_cancelled() {
-                    continue;
+    for (index, step) in Step::FORWARD.into_iter().enumerate() {
+        let reason = if patience::past_deadline(ctx, index) {
+            let deadline = ctx.state(|w| w.config.patience.deadline);
+            format!(
+                "the saga's deadline ({}) passed before {step:?}",
+                patience::humanize(deadline)
+            )
+        } else {
+            match run_step(ctx, step, &order).await {
+                Ok(next) => {
+                    order = next;
+                    done.push(step);
+                    progress(ctx, |s| s.order = Some(order.clone()));
+                    if !ctx.cancellation_token().is_cancelled() {
+                        continue;
+                    }
+                    "workflow cancelled".to_owned()
                 }
-                "workflow cancelled".to_owned()
-            }
-            Err(error) => {
-                // The failed step may have committed before it failed: undo it first.
-                done.push(step);
-                describe(&error)
+                Err(reason) => {
+                    // The failed step may have committed before it failed: undo it first.
+                    done.push(step);
+                    reason
+                }
             }
         };
         let order = compensate(ctx, order, done, &reason).await?;
@@ -203,57 +232,162 @@ fn parse_input(input: &RawValue) -> Result<Order, String> {
     }
 }
 
+/// A forward step: retried through infrastructure errors until its time runs out.
 async fn run_step(
     ctx: &WorkflowContext<OrderSaga>,
     step: Step,
     order: &Order,
-) -> Result<Order, ActivityExecutionError> {
-    let summary = step_summary(order);
-    let input = order.clone();
-    match step {
-        Step::ProcessOrder => call(ctx, ProcessOrder, input, summary).await,
-        Step::ProcessPayment => call(ctx, ProcessPayment, input, summary).await,
-        Step::ReserveInventory => call(ctx, ReserveInventory, input, summary).await,
-    }
+) -> Result<Order, String> {
+    let limits = Some(Limits::for_step(ctx));
+    let (input, summary) = (order.clone(), step_summary(order));
+    let outcome = match step {
+        Step::ProcessOrder => call(ctx, ProcessOrder, input, summary, limits).await,
+        Step::ProcessPayment => call(ctx, ProcessPayment, input, summary, limits).await,
+        Step::ReserveInventory => call(ctx, ReserveInventory, input, summary, limits).await,
+    };
+    outcome.map_err(|stop| stop.reason(ctx, &format!("{step:?}")))
 }
 
+/// A compensation: retried through infrastructure errors until it succeeds.
 async fn run_compensation(
     ctx: &WorkflowContext<OrderSaga>,
     compensation: Compensation,
     order: &Order,
-) -> Result<Order, ActivityExecutionError> {
-    let summary = step_summary(order);
-    let input = order.clone();
-    match compensation {
-        Compensation::UpdateOrderStatus => call(ctx, UpdateOrderStatus, input, summary).await,
-        Compensation::ProcessRefund => call(ctx, ProcessRefund, input, summary).await,
-        Compensation::ReleaseInventory => call(ctx, ReleaseInventory, input, summary).await,
+) -> Result<Order, String> {
+    let (input, summary) = (order.clone(), step_summary(order));
+    let outcome = match compensation {
+        Compensation::UpdateOrderStatus => call(ctx, UpdateOrderStatus, input, summary, None).await,
+        Compensation::ProcessRefund => call(ctx, ProcessRefund, input, summary, None).await,
+        Compensation::ReleaseInventory => call(ctx, ReleaseInventory, input, summary, None).await,
+    };
+    outcome.map_err(|stop| stop.reason(ctx, &format!("{compensation:?}")))
+}
+
+/// Why a step stopped without succeeding.
+enum Stop {
+    /// Its business error, e.g. "ErrProcessPayment: …".
+    Business(String),
+    /// Its time ran out while infrastructure errors were retried.
+    OutOfTime { limits: Limits, last_error: String },
+}
+
+impl Stop {
+    fn reason(self, ctx: &WorkflowContext<OrderSaga>, activity: &str) -> String {
+        match self {
+            Stop::Business(reason) => reason,
+            Stop::OutOfTime { limits, last_error } => {
+                let patience = ctx.state(|w| w.config.patience);
+                format!(
+                    "{activity} gave up waiting on its infrastructure: {}; last error: {last_error}",
+                    limits.why_out_of_time(patience)
+                )
+            }
+        }
     }
 }
 
+/// Runs one activity in rounds (see [`crate::options`]) until it succeeds, fails with its
+/// business error, or, for a forward step (`limits` set), runs out of time.
 async fn call<A>(
     ctx: &WorkflowContext<OrderSaga>,
     activity: A,
     input: A::Input,
     summary: String,
-) -> Result<A::Output, ActivityExecutionError>
+    limits: Option<Limits>,
+) -> Result<A::Output, Stop>
 where
-    A: ActivityDefinition,
+    A: ActivityDefinition + Copy,
+    A::Input: Clone,
 {
     let name = activity.name().to_owned();
-    let (dispatch, task_queue) =
-        ctx.state(|w| (w.config.dispatch, w.config.routing.queue_of(&name)));
     ctx.set_current_details(format!("{name}: {summary}"));
-    progress(ctx, |s| s.current = Some(name));
-    match dispatch {
-        Dispatch::Remote => {
-            ctx.execute_activity(activity, input, activity_options(summary, task_queue))
-                .await
+    progress(ctx, |s| s.current = Some(name.clone()));
+    let mut number = 0;
+    loop {
+        number += 1;
+        let round = Round {
+            number,
+            summary: summary.clone(),
+            budget: limits.map(|l| l.budget(ctx)),
+        };
+        // The first round runs the way the saga's dispatch says; later ones are regular
+        // activities, whose long retries the server keeps (see `options`).
+        let dispatch = if number == 1 {
+            dispatch::next_step(ctx)
+        } else {
+            Dispatch::Remote
+        };
+        let outcome = match dispatch {
+            Dispatch::Remote => {
+                let queue = ctx.state(|w| w.config().routing.queue_of(&name));
+                ctx.execute_activity(activity, input.clone(), round.activity_options(queue))
+                    .await
+            }
+            Dispatch::Local => {
+                ctx.execute_local_activity(activity, input.clone(), round.local_activity_options())
+                    .await
+            }
+        };
+        let failure = match outcome {
+            Ok(output) => {
+                stop_waiting(ctx);
+                return Ok(output);
+            }
+            Err(error) => classify(&error),
+        };
+        match failure {
+            RoundFailure::NotHere => {}
+            RoundFailure::Business(reason) => {
+                stop_waiting(ctx);
+                return Err(Stop::Business(reason));
+            }
+            RoundFailure::OutOfTime(last_error) => {
+                stop_waiting(ctx);
+                return Err(Stop::OutOfTime {
+                    limits: limits.expect("only a step with limits runs out of time"),
+                    last_error,
+                });
+            }
+            RoundFailure::Infrastructure(last_error) => {
+                wait_on_infrastructure(ctx, &name, number * ATTEMPTS_PER_ROUND, last_error);
+            }
         }
-        Dispatch::Local => {
-            ctx.execute_local_activity(activity, input, local_activity_options(summary))
-                .await
-        }
+    }
+}
+
+/// Shows the saga waiting on its infrastructure: in the `state` query, the `SagaWaiting` search
+/// attribute and the Web UI's current details.
+fn wait_on_infrastructure(
+    ctx: &WorkflowContext<OrderSaga>,
+    activity: &str,
+    attempts: u32,
+    last_error: String,
+) {
+    let first = ctx.state(|w| w.state.waiting.is_none());
+    if first {
+        ctx.upsert_search_attributes([visibility::SAGA_WAITING.value_set(activity.to_owned())]);
+    }
+    let since = ctx
+        .state(|w| w.state.waiting.as_ref().map(|w| w.since.clone()))
+        .unwrap_or_else(|| rfc3339(ctx.workflow_time()));
+    ctx.set_current_details(format!(
+        "{activity}: waiting on infrastructure since {since}, {attempts} attempts; last error: \
+         {last_error}"
+    ));
+    progress(ctx, |s| {
+        s.waiting = Some(Waiting {
+            activity: activity.to_owned(),
+            since,
+            attempts,
+            last_error,
+        })
+    });
+}
+
+fn stop_waiting(ctx: &WorkflowContext<OrderSaga>) {
+    if ctx.state(|w| w.state.waiting.is_some()) {
+        ctx.upsert_search_attributes([visibility::SAGA_WAITING.value_unset()]);
+        progress(ctx, |s| s.waiting = None);
     }
 }
 
@@ -282,7 +416,6 @@ async fn compensate(
                 });
             }
             Err(error) => {
-                let error = describe(&error);
                 progress(ctx, |s| {
                     s.last_error = Some(error.clone());
                     s.phase = visibility::COMPENSATION_FAILED.into();
@@ -298,11 +431,12 @@ async fn compensate(
     Ok(order)
 }
 
+/// Publishes the saga's outcome; retried through infrastructure errors until it is written.
 async fn notify(
     ctx: &WorkflowContext<OrderSaga>,
     order: &Order,
     error: Option<String>,
-) -> Result<(), ActivityExecutionError> {
+) -> WorkflowResult<()> {
     let status = if error.is_some() { "failed" } else { "success" };
     let notification = Notification {
         order_id: order.order_id.clone(),
@@ -310,7 +444,17 @@ async fn notify(
         error,
     };
     let summary = format!("order {}: {status}", order.order_id);
-    call(ctx, Notify, notification, summary).await
+    call(ctx, Notify, notification, summary, None)
+        .await
+        .map_err(|stop| match stop {
+            Stop::Business(reason)
+            | Stop::OutOfTime {
+                last_error: reason, ..
+            } => ApplicationFailure::builder(format!("Notify failed: {reason}"))
+                .non_retryable(true)
+                .build()
+                .into(),
+        })
 }
 
 /// Records progress for the `state` query.
@@ -338,14 +482,20 @@ fn step_summary(order: &Order) -> String {
     )
 }
 
-/// "ErrProcessPayment: payment failed for order …" from an activity's failure.
-fn describe(error: &ActivityExecutionError) -> String {
-    match error.cause() {
-        Some(IncomingError::Application(app)) => match app.type_name() {
-            Some(kind) => format!("{kind}: {}", app.source_error()),
-            None => app.source_error().to_string(),
-        },
-        Some(other) => other.failure().message.clone(),
-        None => error.to_string(),
+/// Workflow time as RFC 3339 (UTC, seconds): deterministic, it is the workflow task's time.
+fn rfc3339(time: Option<std::time::SystemTime>) -> String {
+    let time = time.unwrap_or(std::time::UNIX_EPOCH);
+    chrono::DateTime::<chrono::Utc>::from(time).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn workflow_time_reads_as_rfc3339() {
+        let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_795_739_696);
+        assert_eq!(rfc3339(Some(t)), "2026-11-27T00:34:56Z");
+        assert_eq!(rfc3339(None), "1970-01-01T00:00:00Z");
     }
 }

@@ -1,21 +1,32 @@
 //! What the saga tells the server's visibility store, so sagas can be listed by order and outcome:
 //! `temporal workflow list --query "SagaOutcome='compensated'"`.
 //!
-//! The server must know both attributes before a saga upserts them (an unknown attribute fails the
-//! workflow task, and the saga would hang): `temporal server start-dev --search-attribute
-//! OrderId=Keyword --search-attribute SagaOutcome=Keyword`, or `temporal operator
-//! search-attribute create` on a long-lived server. The worker checks them at start.
+//! | attribute     | type    | value |
+//! |---------------|---------|-------|
+//! | `OrderId`     | Keyword | the order id (unset for an order that could not be read) |
+//! | `SagaOutcome` | Keyword | `running` until the saga ends, then its outcome ([`OUTCOMES`]) |
+//! | `SagaWaiting` | Keyword | while a step keeps failing for infrastructure reasons, its activity type (`ProcessPayment`); unset otherwise |
+//!
+//! The server must know them before a saga upserts them (an unknown attribute fails the
+//! workflow task, and the saga would hang); the worker checks them at start.
 
+use crate::OrderSaga;
 use temporalio_common::search_attributes::SearchAttributeKey;
+use temporalio_sdk::WorkflowContext;
 
 /// The order id of the saga (unset for an order that could not be read).
 pub const ORDER_ID: SearchAttributeKey<String> = SearchAttributeKey::keyword("OrderId");
 /// Where the saga stands: [`RUNNING`] until it ends, then its outcome.
 pub const SAGA_OUTCOME: SearchAttributeKey<String> = SearchAttributeKey::keyword("SagaOutcome");
+/// The activity a step waits on while its infrastructure is down.
+pub const SAGA_WAITING: SearchAttributeKey<String> = SearchAttributeKey::keyword("SagaWaiting");
 
 /// The attributes the saga sets, with their server type, for the worker's start-up check.
-pub const SEARCH_ATTRIBUTES: [(&str, &str); 2] =
-    [("OrderId", "Keyword"), ("SagaOutcome", "Keyword")];
+pub const SEARCH_ATTRIBUTES: [(&str, &str); 3] = [
+    ("OrderId", "Keyword"),
+    ("SagaOutcome", "Keyword"),
+    ("SagaWaiting", "Keyword"),
+];
 
 pub const RUNNING: &str = "running";
 /// Only while compensating; never an outcome.
@@ -40,6 +51,21 @@ pub const OUTCOMES: [&str; 7] = [
     INVALID,
     FAILED,
 ];
+
+/// Marks a saga `running` under its order id, unless its starter already did (`saga start` sets
+/// both in the start request, which saves the server a visibility update per saga). Both ways
+/// read only the start event, so a replay takes the same one.
+pub(crate) fn record_start(ctx: &WorkflowContext<OrderSaga>, order_id: &str) {
+    let given = ctx.search_attributes();
+    let set_by_starter = given.get(&ORDER_ID).as_deref() == Some(order_id)
+        && given.get(&SAGA_OUTCOME).as_deref() == Some(RUNNING);
+    if !set_by_starter {
+        ctx.upsert_search_attributes([
+            ORDER_ID.value_set(order_id.to_owned()),
+            SAGA_OUTCOME.value_set(RUNNING.to_owned()),
+        ]);
+    }
+}
 
 /// The outcome of a saga that closes in `phase`: a saga still running or compensating when it
 /// closes did not end by the design's rules.

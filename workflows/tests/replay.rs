@@ -37,10 +37,12 @@ fn histories() -> Vec<(String, Vec<u8>)> {
     files
 }
 
-/// Replays `histories` with the workflow built as a worker of `dispatch` builds it.
+/// Replays `histories` with the workflow built as a worker started with `--dispatch <dispatch>`
+/// builds it: new steps and histories that record no dispatch choice both take `dispatch`.
 async fn replay(dispatch: Dispatch, histories: &[(String, Vec<u8>)]) -> Vec<String> {
     let config = SagaConfig {
         dispatch,
+        legacy_dispatch: dispatch,
         ..Default::default()
     };
     let options = WorkflowReplayerOptions::new()

@@ -6,6 +6,8 @@
 
 #![allow(dead_code)] // each test binary uses its own part of the support code
 
+pub mod deploy;
+
 use saga_activities::{Service, Stores, StoresConfig};
 use std::{
     net::TcpListener,
@@ -16,7 +18,11 @@ use std::{
 use temporalio_client::Client;
 
 /// Search attributes the saga sets; the dev server must know them.
-pub const SEARCH_ATTRIBUTES: &[&str] = &["OrderId=Keyword", "SagaOutcome=Keyword"];
+pub const SEARCH_ATTRIBUTES: &[&str] = &[
+    "OrderId=Keyword",
+    "SagaOutcome=Keyword",
+    "SagaWaiting=Keyword",
+];
 
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -190,8 +196,6 @@ impl DevServer {
             task_queue,
             "--workflow-id",
             workflow_id,
-            "--execution-timeout",
-            "600s",
             "--input-file",
             file.to_str().unwrap(),
         ]);

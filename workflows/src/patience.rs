@@ -1,0 +1,96 @@
+//! How long a saga waits for its infrastructure: the forward step window and the saga's deadline.
+//!
+//! | when                          | rule                                                          | enforced by |
+//! |-------------------------------|---------------------------------------------------------------|-------------|
+//! | a forward step is scheduled   | retries infrastructure errors until `min(step start + window, saga start + deadline)` | the step's schedule-to-close timeout: the server (or core, for a local activity) ends the step with a timeout, and the history records it |
+//! | before each forward step      | past the deadline, the saga compensates instead of going on   | this module; the verdict is recorded as a marker `saga-deadline@<step>` |
+//! | a compensation, a notification | retried until it succeeds                                   | no timeout at all: cutting a compensation off would leave money taken or stock held |
+//!
+//! Only what the history records decides the saga's course (the timeout that ended a step, the
+//! deadline marker), never the window or the deadline themselves: a worker restarted with other
+//! values replays every saga in flight exactly as it ran.
+
+use crate::{OrderSaga, config::Patience};
+use std::time::{Duration, SystemTime};
+use temporalio_sdk::WorkflowContext;
+
+/// The least time a forward step is given, even past its window: enough for one attempt to
+/// finish, so that a step's time running out is always reported by the step itself.
+const LEAST_BUDGET: Duration = Duration::from_secs(1);
+
+/// When a saga must stop going forward, and when one forward step must stop retrying.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    deadline: SystemTime,
+    step_ends: SystemTime,
+}
+
+impl Limits {
+    /// The limits of a forward step that starts now.
+    pub(crate) fn for_step(ctx: &WorkflowContext<OrderSaga>) -> Self {
+        let patience: Patience = ctx.state(|w| w.config().patience);
+        let now = now(ctx);
+        let start = ctx.info().start_time().unwrap_or(now);
+        let deadline = start + patience.deadline;
+        Self {
+            deadline,
+            step_ends: (now + patience.step_window).min(deadline),
+        }
+    }
+
+    /// The schedule-to-close timeout of the step's next attempt round.
+    pub(crate) fn budget(&self, ctx: &WorkflowContext<OrderSaga>) -> Duration {
+        self.step_ends
+            .duration_since(now(ctx))
+            .unwrap_or_default()
+            .max(LEAST_BUDGET)
+    }
+
+    /// Why the step's time ran out, for the saga's outcome.
+    pub(crate) fn why_out_of_time(&self, patience: Patience) -> String {
+        if self.step_ends >= self.deadline {
+            format!(
+                "the saga's deadline ({}) passed",
+                humanize(patience.deadline)
+            )
+        } else {
+            format!(
+                "the step's window for infrastructure errors ({}) ran out",
+                humanize(patience.step_window)
+            )
+        }
+    }
+}
+
+/// Whether the saga is past its deadline before forward step number `step`; the verdict is
+/// recorded, and a replay reads it back instead of judging again.
+pub(crate) fn past_deadline(ctx: &WorkflowContext<OrderSaga>, step: usize) -> bool {
+    let marker = format!("saga-deadline@{step}");
+    if ctx.is_replaying() {
+        return ctx.patched(&marker);
+    }
+    let limits = Limits::for_step(ctx);
+    now(ctx) >= limits.deadline && ctx.patched(&marker)
+}
+
+fn now(ctx: &WorkflowContext<OrderSaga>) -> SystemTime {
+    // Workflow time: the time of the workflow task, the same on every replay.
+    ctx.workflow_time().unwrap_or(SystemTime::UNIX_EPOCH)
+}
+
+/// "10m", "45s", "1h 30m".
+pub fn humanize(duration: Duration) -> String {
+    humantime::format_duration(Duration::from_secs(duration.as_secs())).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_like_people_write_them() {
+        assert_eq!(humanize(Duration::from_secs(600)), "10m");
+        assert_eq!(humanize(Duration::from_millis(45_300)), "45s");
+        assert_eq!(humanize(Duration::from_secs(5400)), "1h 30m");
+    }
+}
