@@ -58,6 +58,7 @@ log "starting one in-memory dev server on $TEMPORAL_ADDRESS"
 # shellcheck disable=SC2086 # SERVER_ARGS is a list of flags
 temporal server start-dev --headless --ip 127.0.0.1 --port "$PORT" \
   --search-attribute OrderId=Keyword --search-attribute SagaOutcome=Keyword \
+  --search-attribute SagaWaiting=Keyword \
   --http-port "$(free_port)" --metrics-port "$(free_port)" --log-level error $SERVER_ARGS \
   >"$OUT/server.log" 2>&1 &
 SERVER_PID=$!

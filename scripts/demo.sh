@@ -57,6 +57,7 @@ setsid temporal server start-dev \
     --ip 127.0.0.1 --port "$port" --ui-port "$ui_port" \
     --db-filename "$data/temporal.db" \
     --search-attribute OrderId=Keyword --search-attribute SagaOutcome=Keyword \
+    --search-attribute SagaWaiting=Keyword \
     --log-level warn >"$server_log" 2>&1 &
 server_pid=$!
 

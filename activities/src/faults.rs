@@ -8,18 +8,43 @@
 //! | `crash-after-commit=ACTIVITY` | on an activity's first attempt, commit, then kill the worker process |
 //! | `transient=P`                 | before the transaction, fail with probability P (0..1) with a retryable error; never on the last attempt, so the retry policy always has a way out |
 //! | `delay=ACTIVITY:MILLIS`       | sleep before the transaction (a long step for cancellation and query tests) |
+//! | `unavailable=ACTIVITY:N`      | the first N attempts of ACTIVITY in this process fail with an infrastructure error before the transaction, as if its database were down (a step that waits past its first round of retries) |
 //!
 //! Example: `SAGA_FAULTS="crash-after-commit=ProcessPayment,transient=0.2"`.
 
 use crate::StepError;
-use std::time::Duration;
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicU32, Ordering},
+    },
+    time::Duration,
+};
 
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct Faults {
     fail_after_commit: Vec<String>,
     crash_after_commit: Vec<String>,
     transient: f64,
     delays: Vec<(String, Duration)>,
+    /// (activity, attempts to fail, attempts failed so far in this process)
+    unavailable: Vec<(String, u32, Arc<AtomicU32>)>,
+}
+
+impl PartialEq for Faults {
+    fn eq(&self, other: &Self) -> bool {
+        let outages = |f: &Self| -> Vec<(String, u32)> {
+            f.unavailable
+                .iter()
+                .map(|(a, n, _)| (a.clone(), *n))
+                .collect()
+        };
+        self.fail_after_commit == other.fail_after_commit
+            && self.crash_after_commit == other.crash_after_commit
+            && self.transient == other.transient
+            && self.delays == other.delays
+            && outages(self) == outages(other)
+    }
 }
 
 /// The retry policy's attempt count; transient faults spare the last attempt.
@@ -65,9 +90,22 @@ impl Faults {
                         .delays
                         .push((activity.to_owned(), Duration::from_millis(millis)));
                 }
+                "unavailable" => {
+                    let (activity, count) = value.split_once(':').ok_or_else(|| {
+                        anyhow::anyhow!("SAGA_FAULTS: unavailable={value} is not ACTIVITY:N")
+                    })?;
+                    let count: u32 = count.parse().map_err(|_| {
+                        anyhow::anyhow!(
+                            "SAGA_FAULTS: unavailable={value}: `{count}` is not a number of attempts"
+                        )
+                    })?;
+                    faults
+                        .unavailable
+                        .push((activity.to_owned(), count, Arc::default()));
+                }
                 other => anyhow::bail!(
                     "SAGA_FAULTS: unknown setting `{other}` (expected fail-after-commit, \
-                     crash-after-commit, transient or delay)"
+                     crash-after-commit, transient, delay or unavailable)"
                 ),
             }
         }
@@ -82,6 +120,16 @@ impl Faults {
     pub(crate) async fn before(&self, activity: &str, attempt: u32) -> Result<(), StepError> {
         if let Some((_, delay)) = self.delays.iter().find(|(a, _)| matches(a, activity)) {
             tokio::time::sleep(*delay).await;
+        }
+        for (pattern, count, failed) in &self.unavailable {
+            if matches(pattern, activity) && failed.fetch_add(1, Ordering::Relaxed) < *count {
+                return Err(StepError::Infrastructure {
+                    kind: crate::FaultKind::Unavailable,
+                    error: anyhow::anyhow!(
+                        "injected outage (SAGA_FAULTS unavailable={pattern}:{count})"
+                    ),
+                });
+            }
         }
         if self.transient > 0.0 && attempt < MAX_ATTEMPTS && fastrand::f64() < self.transient {
             return Err(StepError::infrastructure(anyhow::anyhow!(
@@ -154,6 +202,17 @@ mod tests {
         assert!(f.after_commit("ProcessOrder", 1).is_err());
         assert!(f.after_commit("ProcessOrder", 2).is_ok());
         assert!(f.after_commit("ProcessPayment", 1).is_ok());
+        assert!(f.before("ProcessOrder", 1).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn unavailable_fails_the_first_attempts_only() {
+        let f = Faults::parse("unavailable=ProcessPayment:2").unwrap();
+        for _ in 0..2 {
+            let e = f.before("ProcessPayment", 1).await.unwrap_err();
+            assert!(e.is_infrastructure(), "{e}");
+        }
+        assert!(f.before("ProcessPayment", 3).await.is_ok());
         assert!(f.before("ProcessOrder", 1).await.is_ok());
     }
 

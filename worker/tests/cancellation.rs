@@ -4,6 +4,11 @@
 //! then the workflow sees the cancellation, runs the compensations of everything done, including
 //! that step, and ends Cancelled. The compensations are never cancelled themselves, so the stores
 //! end as consistent as after any compensated saga.
+//!
+//! The saga acts on a cancellation after a step that ran as a regular activity (see
+//! `cancellation_settled` in the workflow): with split workers after any step, with an
+//! all-in-one worker once a step waits on its infrastructure (its later rounds are regular
+//! activities); its local steps, milliseconds long, run to the end.
 
 mod support;
 
@@ -122,7 +127,11 @@ async fn cancel_and_check(server: &DevServer, data: &Path, expected: &Expected) 
 async fn a_saga_cancelled_mid_step_compensates_and_ends_cancelled() {
     let server = DevServer::start();
     let data = tempfile::tempdir().unwrap();
-    let _worker = WorkerProcess::start(&server, data.path(), &[("SAGA_FAULTS", SLOW_STEPS)]);
+    let _worker = WorkerProcess::start(
+        &server,
+        data.path(),
+        &[("SAGA_FAULTS", SLOW_STEPS), ("SAGA_DISPATCH", "remote")],
+    );
 
     let during_reserve = Expected {
         cancel_during: RESERVE_INVENTORY,
@@ -152,4 +161,95 @@ async fn a_saga_cancelled_mid_step_compensates_and_ends_cancelled() {
             item.item_id
         );
     }
+}
+
+/// All in one (local activities): a saga whose payment database is "down" for its first five
+/// attempts waits in a round of regular activities; cancelled then, it stops at the end of that
+/// round and compensates the payment and the order. A saga cancelled while its local steps run
+/// finishes, as if the request came after its last step.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_all_in_one_saga_waiting_on_its_database_can_be_cancelled() {
+    let server = DevServer::start();
+    let data = tempfile::tempdir().unwrap();
+    let _worker = WorkerProcess::start(
+        &server,
+        data.path(),
+        &[(
+            "SAGA_FAULTS",
+            "unavailable=ProcessPayment:5,delay=ReserveInventory:3000",
+        )],
+    );
+    let client = server.client().await;
+    let waiting_id = fresh_id("");
+    start(&server, data.path(), "cancel-waiting", &waiting_id);
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let state = client
+            .get_workflow_handle::<saga_workflows::OrderSaga>("cancel-waiting")
+            .query(
+                saga_workflows::OrderSaga::state,
+                (),
+                temporalio_client::WorkflowQueryOptions::default(),
+            )
+            .await
+            .unwrap();
+        if state
+            .waiting
+            .as_ref()
+            .is_some_and(|w| w.activity == PROCESS_PAYMENT)
+        {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never waited: {state:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let running_id = fresh_id("");
+    start(&server, data.path(), "cancel-running", &running_id);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    for id in ["cancel-waiting", "cancel-running"] {
+        assert!(
+            server
+                .cli(&["workflow", "cancel", "-w", id])
+                .status
+                .success()
+        );
+    }
+
+    let wait = |id: &str| {
+        let started = Started {
+            workflow_id: id.to_owned(),
+            run_id: String::new(),
+        };
+        let client = client.clone();
+        async move {
+            tokio::time::timeout(Duration::from_secs(120), launch::wait(&client, &started))
+                .await
+                .expect("the saga finishes")
+                .unwrap()
+        }
+    };
+    let waiting = wait("cancel-waiting").await;
+    assert_eq!(waiting.closed, Closed::Cancelled);
+    assert_eq!(
+        waiting.path,
+        [
+            PROCESS_ORDER,
+            PROCESS_PAYMENT,
+            PROCESS_REFUND,
+            UPDATE_ORDER_STATUS
+        ]
+    );
+    let status = saga_status_json(data.path(), &waiting_id);
+    assert_eq!(status["order"]["order_status"], "Pending", "{status}");
+    assert_eq!(status["payments"].as_array().unwrap().len(), 2, "{status}");
+    assert_eq!(status["inventory"], json!([]), "{status}");
+
+    let running = wait("cancel-running").await;
+    assert_eq!(running.closed, Closed::Completed, "{running:?}");
+    let status = saga_status_json(data.path(), &running_id);
+    assert_eq!(status["order"]["order_status"], "New", "{status}");
+    assert_eq!(status["notifications"][0]["status"], "success", "{status}");
 }

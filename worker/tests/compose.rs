@@ -187,7 +187,7 @@ fn search_attributes_are_registered_before_the_worker_starts() {
     let register = service(&c, "register-search-attributes");
     assert_eq!(depends_on(register, "temporal"), "service_healthy");
     let script = serde_norway::to_string(&register["entrypoint"]).unwrap();
-    for sa in ["OrderId", "SagaOutcome"] {
+    for (sa, _) in saga_workflows::visibility::SEARCH_ATTRIBUTES {
         assert!(script.contains(sa), "{sa} not registered: {script}");
     }
     assert!(script.contains("--type Keyword"), "{script}");

@@ -35,10 +35,16 @@ async fn start(client: &Client, order_id: &str) -> launch::Started {
 async fn the_state_query_shows_a_saga_held_at_a_step_and_at_its_end() {
     let server = DevServer::start();
     let data = tempfile::tempdir().unwrap();
+    // Regular activities: a query is answered between workflow tasks, and with local
+    // activities the whole saga is one task (or one per 8 s heartbeat), so only regular
+    // activities show a saga held inside one step.
     let _worker = WorkerProcess::start(
         &server,
         data.path(),
-        &[("SAGA_FAULTS", "delay=ReserveInventory:3000")],
+        &[
+            ("SAGA_FAULTS", "delay=ReserveInventory:3000"),
+            ("SAGA_DISPATCH", "remote"),
+        ],
     );
     let client = server.client().await;
     let success = start(&client, &fresh_id("")).await;
@@ -271,10 +277,11 @@ async fn a_mixed_run_is_listed_counted_and_logged() {
             "store transactions of {activity}"
         );
     }
+    // The all-in-one worker runs the steps as local activities.
     for sdk_metric in [
         "temporal_workflow_completed",
         "temporal_workflow_failed",
-        "temporal_activity_execution_latency_count",
+        "temporal_local_activity_execution_latency_count",
         "temporal_worker_task_slots_available",
     ] {
         assert!(
@@ -344,6 +351,7 @@ async fn the_worker_refuses_a_server_without_the_search_attributes() {
         [
             "temporal operator search-attribute create --namespace default --name OrderId --type Keyword",
             "temporal operator search-attribute create --namespace default --name SagaOutcome --type Keyword",
+            "temporal operator search-attribute create --namespace default --name SagaWaiting --type Keyword",
         ],
         "{log}"
     );

@@ -1,5 +1,17 @@
-//! Records the histories that `workflows/tests/replay.rs` replays: the seven scenarios, a
-//! cancelled saga and sagas run with local dispatch, each from a real server and worker.
+//! Records the histories that `workflows/tests/replay.rs` replays, each from a real server and
+//! real workers, with the dispatch choice recorded in them:
+//!
+//! | file | saga |
+//! |---|---|
+//! | `dispatch-local-scenario-N` | scenario N on an all-in-one worker (local activities) |
+//! | `dispatch-remote-scenario-N` | scenario N on split roles (regular activities) |
+//! | `dispatch-local-saga-start-scenario-5` | scenario 5 started as `saga start` starts it (search attributes in the start request) |
+//! | `dispatch-changed-scenario-7` | started on split roles, its worker killed mid-step, finished all-in-one |
+//! | `waited-scenario-7` | its payment database "down" for five attempts: a round of local attempts, then regular ones |
+//!
+//! The other files there (`scenario-N`, `local-scenario-N`, `cancelled`) come from the version
+//! before the choice was recorded; they are kept as they are, because a saga started then may
+//! still be in flight, and no current worker can record them again.
 //!
 //! Not part of the regular suite (it rewrites files in the repository). Run it after a
 //! deliberate, versioned change of the workflow's commands:
@@ -13,7 +25,7 @@ use std::{
     path::{Path, PathBuf},
     time::Duration,
 };
-use support::{DevServer, WorkerProcess, order_with_id, wait_until_started};
+use support::{DevServer, deploy::Deployment, wait_until_started};
 
 fn repo(path: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -33,7 +45,7 @@ async fn save(server: &DevServer, workflow_id: &str, name: &str) {
         workflow_id: workflow_id.to_owned(),
         run_id: String::new(),
     };
-    tokio::time::timeout(Duration::from_secs(120), launch::wait(&client, &started))
+    tokio::time::timeout(Duration::from_secs(180), launch::wait(&client, &started))
         .await
         .expect("the saga finishes")
         .unwrap();
@@ -63,70 +75,53 @@ async fn record_histories() {
     std::fs::create_dir_all(repo("workflows/tests/histories")).unwrap();
     let server = DevServer::start();
     let data = tempfile::tempdir().unwrap();
-    let _remote = WorkerProcess::start(&server, &data.path().join("remote"), &[]);
-    let _local = WorkerProcess::start_args(
-        &server,
-        &data.path().join("local"),
-        &[("SAGA_TASK_QUEUE", "order-saga-local")],
-        &["--dispatch", "local"],
-    );
-    let _slow = WorkerProcess::start(
-        &server,
-        &data.path().join("slow"),
-        &[
-            ("SAGA_TASK_QUEUE", "order-saga-slow"),
-            ("SAGA_FAULTS", "delay=ReserveInventory:3000"),
-        ],
-    );
+    let mut local = Deployment::new("local", data.path());
+    local.start_all_in_one(&server);
+    let mut remote = Deployment::new("remote", data.path());
+    remote.start_split(&server);
+    let mut waited =
+        Deployment::new("waited", data.path()).env("SAGA_FAULTS", "unavailable=ProcessPayment:5");
+    waited.start_all_in_one(&server);
+    let mut changed =
+        Deployment::new("changed", data.path()).env("SAGA_FAULTS", "delay=ReserveInventory:3000");
+    changed.start_split(&server);
 
+    let mut names = Vec::new();
     for n in 1..=7 {
         let file = repo(&format!("testdata/scenario-{n}.json"));
-        start(
-            &server,
-            "order-saga",
-            &format!("history-scenario-{n}"),
-            &file,
-        );
+        for deployment in [&local, &remote] {
+            let id = format!("history-{}-scenario-{n}", deployment.name);
+            start(&server, &deployment.task_queue(), &id, &file);
+            names.push((id, format!("dispatch-{}-scenario-{n}", deployment.name)));
+        }
     }
-    for n in [5, 7] {
-        let file = repo(&format!("testdata/scenario-{n}.json"));
-        start(
-            &server,
-            "order-saga-local",
-            &format!("history-local-scenario-{n}"),
-            &file,
-        );
-    }
-    let cancelled = data.path().join("cancelled.json");
-    std::fs::write(
-        &cancelled,
-        serde_json::to_vec(&order_with_id("40ca0000-0000-4000-8000-000000000001")).unwrap(),
-    )
-    .unwrap();
-    start(&server, "order-saga-slow", "history-cancelled", &cancelled);
-    wait_until_started(&server, "history-cancelled", "ReserveInventory").await;
-    assert!(
-        server
-            .cli(&["workflow", "cancel", "-w", "history-cancelled"])
-            .status
-            .success()
-    );
+    // As `saga start` starts a saga: the search attributes set in the start request.
+    let client = server.client().await;
+    let order = saga_protos::parse_order(&std::fs::read(repo("testdata/scenario-5.json")).unwrap())
+        .unwrap();
+    launch::start(&client, &local.task_queue(), "history-saga-start", &order)
+        .await
+        .unwrap();
+    names.push((
+        "history-saga-start".into(),
+        "dispatch-local-saga-start-scenario-5".into(),
+    ));
 
-    for n in 1..=7 {
-        save(
-            &server,
-            &format!("history-scenario-{n}"),
-            &format!("scenario-{n}"),
-        )
-        .await;
+    let file = repo("testdata/scenario-7.json");
+    start(&server, &waited.task_queue(), "history-waited", &file);
+    names.push(("history-waited".into(), "waited-scenario-7".into()));
+
+    start(&server, &changed.task_queue(), "history-changed", &file);
+    wait_until_started(&server, "history-changed", "ReserveInventory").await;
+    changed.kill_all();
+    changed.set_env("SAGA_FAULTS", "");
+    changed.start_all_in_one(&server);
+    names.push((
+        "history-changed".into(),
+        "dispatch-changed-scenario-7".into(),
+    ));
+
+    for (workflow_id, name) in names {
+        save(&server, &workflow_id, &name).await;
     }
-    for n in [5, 7] {
-        save(
-            &server,
-            &format!("history-local-scenario-{n}"),
-            &format!("local-scenario-{n}"),
-        )
-        .await;
-    }
-    save(&server, "history-cancelled", "cancelled").await;
 }

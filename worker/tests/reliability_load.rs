@@ -19,9 +19,27 @@ const INITIAL_STOCK: i64 = 1000;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn transient_faults_are_retried_and_every_saga_ends_on_its_path() {
+    transient_faults("remote").await;
+}
+
+/// The same retry policy holds for local activities: the worker retries them itself, with the
+/// same backoff, and records the attempt that succeeded in each step's marker.
+#[tokio::test(flavor = "multi_thread")]
+async fn transient_faults_in_local_steps_are_retried_alike() {
+    transient_faults("local").await;
+}
+
+async fn transient_faults(dispatch: &str) {
     let server = DevServer::start();
     let data = tempfile::tempdir().unwrap();
-    let worker = WorkerProcess::start(&server, data.path(), &[("SAGA_FAULTS", "transient=0.3")]);
+    let worker = WorkerProcess::start(
+        &server,
+        data.path(),
+        &[
+            ("SAGA_FAULTS", "transient=0.3"),
+            ("SAGA_DISPATCH", dispatch),
+        ],
+    );
     let client = server.client().await;
 
     let items = ["item-a", "item-b", "item-c"];

@@ -95,6 +95,8 @@ pub struct OrderSaga {
     config: SagaConfig,
     state: SagaState,
     pub(crate) dispatch: dispatch::Decisions,
+    /// Whether the last round of the last step ran as a regular activity.
+    last_round_remote: bool,
 }
 
 impl OrderSaga {
@@ -156,14 +158,10 @@ async fn run_saga(ctx: &WorkflowContext<OrderSaga>, input: RawValue) -> Workflow
         s.phase = visibility::RUNNING.into();
     });
 
-    // Cancelled before anything was done: nothing to undo.
-    if ctx.cancellation_token().is_cancelled() {
-        progress(ctx, |s| s.phase = visibility::CANCELLED.into());
-        return Err(WorkflowTermination::cancelled());
-    }
     let mut order = order;
     let mut done: Vec<Step> = Vec::new();
     for (index, step) in Step::FORWARD.into_iter().enumerate() {
+        let mut cancelled = false;
         let reason = if patience::past_deadline(ctx, index) {
             let deadline = ctx.state(|w| w.config.patience.deadline);
             format!(
@@ -176,22 +174,24 @@ async fn run_saga(ctx: &WorkflowContext<OrderSaga>, input: RawValue) -> Workflow
                     order = next;
                     done.push(step);
                     progress(ctx, |s| s.order = Some(order.clone()));
-                    if !ctx.cancellation_token().is_cancelled() {
+                    if !cancellation_settled(ctx) {
                         continue;
                     }
+                    cancelled = true;
                     "workflow cancelled".to_owned()
                 }
                 Err(reason) => {
                     // The failed step may have committed before it failed: undo it first.
                     done.push(step);
+                    cancelled = cancellation_settled(ctx);
                     reason
                 }
             }
         };
         let order = compensate(ctx, order, done, &reason).await?;
         // Cancellation never interrupts a step (its activity has a detached token), so a
-        // cancel request lands in one of three places, all ending the same way once the
-        // compensations have run:
+        // cancel request that `cancellation_settled` lets through lands in one of three places,
+        // all ending the same way once the compensations have run:
         // - the step in progress succeeds: it is compensated with the earlier ones;
         // - the step fails with its business error at the same time: the failure is
         //   compensated as usual, but the caller asked for a cancellation and the saga is
@@ -199,7 +199,7 @@ async fn run_saga(ctx: &WorkflowContext<OrderSaga>, input: RawValue) -> Workflow
         //   in the `state` query's `last_error`);
         // - a compensation fails: `compensate` has already returned SagaFailed above and
         //   sent the failure notification, because someone must look at that order.
-        if ctx.cancellation_token().is_cancelled() {
+        if cancelled {
             progress(ctx, |s| s.phase = visibility::CANCELLED.into());
             return Err(WorkflowTermination::cancelled());
         }
@@ -212,6 +212,22 @@ async fn run_saga(ctx: &WorkflowContext<OrderSaga>, input: RawValue) -> Workflow
     notify(ctx, &order, None).await?;
     progress(ctx, |s| s.phase = visibility::COMPLETED.into());
     Ok(order)
+}
+
+/// Whether to act on a cancellation request now: only after a step whose last round ran as a
+/// regular activity.
+///
+/// A local activity runs before the history records it. When a cancellation request arrives
+/// while a workflow task runs local steps, the server refuses that task's completion and the
+/// next worker runs the saga again from the history, where the request now precedes the steps
+/// the refused task ran: acting on it there would skip steps that did commit (a reservation, a
+/// success notification) and leave them uncompensated. A regular activity's result comes from
+/// the history, so every run sees the request at the same point. So an all-in-one saga, whose
+/// steps take milliseconds, finishes once it has started, as if the request came after its last
+/// step; a saga waiting on its infrastructure (its later rounds are regular activities) stops
+/// at the end of the current round and compensates.
+fn cancellation_settled(ctx: &WorkflowContext<OrderSaga>) -> bool {
+    ctx.cancellation_token().is_cancelled() && ctx.state(|w| w.last_round_remote)
 }
 
 fn parse_input(input: &RawValue) -> Result<Order, String> {
@@ -317,6 +333,7 @@ where
         } else {
             Dispatch::Remote
         };
+        ctx.state_mut(|w| w.last_round_remote = dispatch == Dispatch::Remote);
         let outcome = match dispatch {
             Dispatch::Remote => {
                 let queue = ctx.state(|w| w.config().routing.queue_of(&name));
@@ -386,7 +403,7 @@ fn wait_on_infrastructure(
 
 fn stop_waiting(ctx: &WorkflowContext<OrderSaga>) {
     if ctx.state(|w| w.state.waiting.is_some()) {
-        ctx.upsert_search_attributes([visibility::SAGA_WAITING.value_unset()]);
+        ctx.upsert_search_attributes([visibility::saga_waiting_cleared()]);
         progress(ctx, |s| s.waiting = None);
     }
 }

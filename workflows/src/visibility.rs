@@ -21,6 +21,14 @@ pub const SAGA_OUTCOME: SearchAttributeKey<String> = SearchAttributeKey::keyword
 /// The activity a step waits on while its infrastructure is down.
 pub const SAGA_WAITING: SearchAttributeKey<String> = SearchAttributeKey::keyword("SagaWaiting");
 
+/// Clears `SagaWaiting`. (The SDK's `value_unset()` sends a payload without an encoding, which
+/// the server refuses as a Keyword value; an empty list is how a keyword is cleared.)
+pub fn saga_waiting_cleared() -> temporalio_common::search_attributes::SearchAttributeUpdate {
+    const CLEARED: SearchAttributeKey<Vec<String>> =
+        SearchAttributeKey::keyword_list("SagaWaiting");
+    CLEARED.value_set(Vec::new())
+}
+
 /// The attributes the saga sets, with their server type, for the worker's start-up check.
 pub const SEARCH_ATTRIBUTES: [(&str, &str); 3] = [
     ("OrderId", "Keyword"),

@@ -2,6 +2,11 @@
 //! `scripts/record-histories.sh`) replays on the current workflow code. A change to the
 //! commands the workflow issues (a step added, removed or reordered, other options, another
 //! dispatch) makes the replay fail here, before it can break sagas in flight.
+//!
+//! Histories that record their dispatch choice (`dispatch-*`, `waited-*`) must replay whatever
+//! the replaying worker prefers: on a local-dispatch worker and on a remote-dispatch one. The
+//! older ones (`scenario-*`, `cancelled`, `local-scenario-*`) replay on a worker started with the
+//! `--dispatch` they ran with, as before.
 
 use saga_workflows::{Dispatch, OrderSaga, SagaConfig};
 use std::path::PathBuf;
@@ -10,6 +15,11 @@ use temporalio_sdk::workflow_replayer::{WorkflowReplayer, WorkflowReplayerOption
 
 /// Histories that must be present: the seven scenarios, a cancelled saga, local dispatch.
 const REQUIRED: &[&str] = &[
+    "dispatch-local-scenario-3",
+    "dispatch-remote-scenario-3",
+    "dispatch-local-saga-start-scenario-5",
+    "dispatch-changed-scenario-7",
+    "waited-scenario-7",
     "scenario-1",
     "scenario-2",
     "scenario-3",
@@ -75,11 +85,19 @@ async fn recorded_histories_replay_on_the_current_code() {
             "tests/histories/{name}.json is missing: record it with scripts/record-histories.sh"
         );
     }
-    let (local, remote): (Vec<_>, Vec<_>) = all
+    let (recorded, older): (Vec<_>, Vec<_>) = all
+        .into_iter()
+        .partition(|(name, _)| name.starts_with("dispatch-") || name.starts_with("waited-"));
+    let (local, remote): (Vec<_>, Vec<_>) = older
         .into_iter()
         .partition(|(name, _)| name.starts_with("local-"));
     let mut failures = replay(Dispatch::Remote, &remote).await;
     failures.extend(replay(Dispatch::Local, &local).await);
+    for dispatch in [Dispatch::Local, Dispatch::Remote] {
+        for failure in replay(dispatch, &recorded).await {
+            failures.push(format!("on a {dispatch}-dispatch worker: {failure}"));
+        }
+    }
     assert!(
         failures.is_empty(),
         "histories that no longer replay:\n{}",

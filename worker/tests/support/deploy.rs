@@ -135,6 +135,29 @@ impl Deployment {
             .join("\n")
     }
 
+    /// The deployment's four stores, opened beside its workers.
+    pub async fn stores(&self) -> saga_activities::Stores {
+        let db = |service: Service| {
+            let url = self
+                .env
+                .iter()
+                .find(|(k, _)| k == service.url_env())
+                .map(|(_, v)| v.clone())
+                .unwrap_or_else(|| service.default_url(&self.data));
+            saga_activities::DbConfig::new(url)
+        };
+        let config = saga_activities::StoresConfig {
+            orders: db(Service::Orders),
+            payments: db(Service::Payments),
+            inventory: db(Service::Inventory),
+            notifications: db(Service::Notifications),
+            default_stock: 1000,
+        };
+        saga_activities::Stores::open(&config, &Service::ALL)
+            .await
+            .expect("opening the deployment's stores")
+    }
+
     /// Starts one saga per order on this deployment's queue, under `order-<order_id>`.
     pub async fn start_sagas(
         &self,

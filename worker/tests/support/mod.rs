@@ -581,17 +581,12 @@ pub async fn wait_all(
 }
 
 /// Each activity of a saga as (activity type, attempt that closed it), in schedule order, from
-/// the server's history. Temporal writes `ActivityTaskStarted` once, for the last attempt, so an
-/// attempt above 1 means the server retried the activity.
+/// the server's history. Temporal writes `ActivityTaskStarted` once, for the last attempt, and a
+/// local activity's marker carries its last attempt, so an attempt above 1 means the activity
+/// was retried.
 pub async fn activity_attempts(client: &Client, workflow_id: &str) -> Vec<(String, i32)> {
-    use temporalio_client::WorkflowFetchHistoryOptions;
     use temporalio_common::protos::temporal::api::history::v1::history_event::Attributes;
-    let events = client
-        .get_workflow_handle::<saga_workflows::OrderSaga>(workflow_id)
-        .fetch_history(WorkflowFetchHistoryOptions::default())
-        .into_events()
-        .await
-        .expect("reading a history");
+    let events = history_events(client, workflow_id).await;
     let mut scheduled: Vec<(i64, String, i32)> = Vec::new();
     for event in &events {
         match &event.attributes {
@@ -607,6 +602,20 @@ pub async fn activity_attempts(client: &Client, workflow_id: &str) -> Vec<(Strin
                 if let Some(s) = scheduled.iter_mut().find(|s| s.0 == a.scheduled_event_id) {
                     s.2 = a.attempt;
                 }
+            }
+            Some(Attributes::MarkerRecordedEventAttributes(m))
+                if m.marker_name == "core_local_activity" =>
+            {
+                let data = &m.details["data"].payloads[0].data;
+                let data: serde_json::Value = serde_json::from_slice(data).unwrap();
+                scheduled.push((
+                    event.event_id,
+                    data["activity_type"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned(),
+                    data["attempt"].as_i64().unwrap_or_default() as i32,
+                ));
             }
             _ => {}
         }

@@ -1,0 +1,457 @@
+//! A database outage is not a failed order. The services' databases go away under sagas in
+//! flight — a PostgreSQL server of the test's own stopped and started again, an SQLite file
+//! locked by another process — and every saga must end exactly as the design's table says once
+//! they are back, with nothing doubled; meanwhile the saga says what it waits on. Each test runs
+//! an all-in-one deployment (local activities) and a split one (regular activities on each
+//! service's queue) side by side on one dev server.
+//!
+//! Only what the issue of time cannot change is asserted: paths, outcomes, rows, and that the
+//! waiting shows while it lasts. The outages are real: a stopped server refuses connections and
+//! drops the open ones.
+
+mod support;
+
+use saga_activities::{Service, testing::PrivatePostgres};
+use saga_protos::{
+    Order,
+    scenario::{SAGA_FAILED, SCENARIOS, Scenario, activity::*},
+};
+use saga_worker::{
+    history::{Closed, SagaHistory},
+    launch::{self, Started},
+};
+use saga_workflows::OrderSaga;
+use std::{
+    collections::BTreeMap,
+    time::{Duration, Instant},
+};
+use support::{
+    DevServer, assert_design_paths, assert_stores_consistent, deploy::Deployment, free_port,
+    fresh_id, order_with_lines, wait_all,
+};
+use temporalio_client::{Client, WorkflowQueryOptions};
+
+/// All five roles in one process: regular activities on each service's queue, as split
+/// workers run them, with one process to kill.
+const SPLIT_IN_ONE: &[&str] = &["--role", "workflow,orders,payments,inventory,notifications"];
+
+/// `n` orders over the seven scenarios, one or two units of shared items.
+fn mixed_orders(n: usize) -> Vec<Order> {
+    (0..n)
+        .map(|i| {
+            let scenario = &SCENARIOS[i % SCENARIOS.len()];
+            let lines = [("item-p", 1 + (i % 2) as i64), ("item-q", 1)];
+            order_with_lines(&scenario.fresh_order_id(), &lines[..1 + i % 2])
+        })
+        .collect()
+}
+
+fn orders_of(prefix: &str, n: usize) -> Vec<Order> {
+    (0..n)
+        .map(|_| order_with_lines(&fresh_id(prefix), &[("item-p", 1)]))
+        .collect()
+}
+
+async fn state(client: &Client, workflow_id: &str) -> saga_workflows::SagaState {
+    client
+        .get_workflow_handle::<OrderSaga>(workflow_id)
+        .query(OrderSaga::state, (), WorkflowQueryOptions::default())
+        .await
+        .unwrap_or_else(|e| panic!("querying {workflow_id}: {e}"))
+}
+
+/// Polls until `check` finds what it looks for among the running sagas of `started`, within a
+/// minute; returns what it found.
+async fn eventually<T>(
+    what: &str,
+    client: &Client,
+    started: &[Started],
+    check: impl Fn(&saga_workflows::SagaState) -> Option<T>,
+) -> T {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        for s in started {
+            if let Ok(h) = launch::history(client, &s.workflow_id).await
+                && h.closed == Closed::Running
+                && let Some(found) = check(&state(client, &s.workflow_id).await)
+            {
+                return found;
+            }
+        }
+        assert!(Instant::now() < deadline, "never saw {what}");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// Workflow ids that `temporal workflow list --query` returns.
+fn listed(server: &DevServer, query: &str) -> Vec<String> {
+    let out = server.cli(&["workflow", "list", "--query", query, "--output", "json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let values: Vec<serde_json::Value> = match serde_json::from_str(&text) {
+        Ok(serde_json::Value::Array(all)) => all,
+        Ok(one) => vec![one],
+        Err(_) => text
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect(),
+    };
+    values
+        .iter()
+        .filter_map(|v| v["execution"]["workflowId"].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// The sum of a Prometheus metric's samples on `port`.
+fn metric_total(port: u16, name: &str) -> f64 {
+    use std::io::{Read as _, Write as _};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("metrics port");
+    write!(stream, "GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n").unwrap();
+    let mut text = String::new();
+    stream.read_to_string(&mut text).unwrap();
+    text.lines()
+        .filter(|l| l.starts_with(name) && !l.starts_with('#'))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// Asserts each saga took `path` and failed with `SagaFailed` for the reason `because`.
+fn assert_gave_up(histories: &[SagaHistory], path: &[&str], because: &str) {
+    for history in histories {
+        assert_eq!(history.path, path, "{history:?}");
+        match &history.closed {
+            Closed::Failed {
+                failure_type,
+                message,
+            } => {
+                assert_eq!(failure_type, SAGA_FAILED);
+                assert!(message.contains(because), "{message}");
+            }
+            other => panic!("ended {other:?}, expected SagaFailed"),
+        }
+    }
+}
+
+/// The all-in-one and split deployments of a test, sharing a dev server.
+fn databases(pg: &PrivatePostgres, deployment: Deployment, services: &[Service]) -> Deployment {
+    let tag = deployment.name.clone();
+    services.iter().fold(deployment, |d, &service| {
+        d.database(service, &pg.url(&format!("{tag}_{}", service.name())))
+    })
+}
+
+fn database_names(tags: &[&str], services: &[Service]) -> Vec<String> {
+    tags.iter()
+        .flat_map(|tag| services.iter().map(move |s| format!("{tag}_{}", s.name())))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_database_down_for_a_minute_under_150_sagas() {
+    let names = database_names(&["l", "s", "w"], &Service::ALL);
+    let pg = PrivatePostgres::start(&names.iter().map(String::as_str).collect::<Vec<_>>()).await;
+    let server = DevServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let metrics_port = free_port();
+    // Steps held a little, so that the outage finds sagas in every step.
+    let slow = "delay=ProcessPayment:1500";
+    let mut local = databases(
+        &pg,
+        Deployment::new("l", dir.path())
+            .env("SAGA_FAULTS", slow)
+            .env("SAGA_METRICS_PORT", &metrics_port.to_string()),
+        &Service::ALL,
+    );
+    let mut split = databases(
+        &pg,
+        Deployment::new("s", dir.path()).env("SAGA_FAULTS", slow),
+        &Service::ALL,
+    );
+    // A forward step window shorter than the outage: these sagas give up and compensate.
+    let mut short = databases(
+        &pg,
+        Deployment::new("w", dir.path()).env("SAGA_STEP_WINDOW", "20s"),
+        &Service::ALL,
+    );
+    let local_worker = local.start_all_in_one(&server);
+    split.start(&server, SPLIT_IN_ONE);
+    short.start_all_in_one(&server);
+    let client = server.client().await;
+
+    let (mut local_orders, mut split_orders) = (mixed_orders(50), mixed_orders(50));
+    let mut local_started = local.start_sagas(&client, &local_orders).await;
+    let mut split_started = split.start_sagas(&client, &split_orders).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    pg.stop();
+    let outage = Instant::now();
+    eprintln!("PostgreSQL stopped with 100 sagas in flight");
+    let more_local = mixed_orders(25);
+    let more_split = mixed_orders(25);
+    local_started.extend(local.start_sagas(&client, &more_local).await);
+    split_started.extend(split.start_sagas(&client, &more_split).await);
+    local_orders.extend(more_local);
+    split_orders.extend(more_split);
+    let doomed = orders_of("", 10);
+    let doomed_started = short.start_sagas(&client, &doomed).await;
+
+    // The saga says what it waits on: the state query, the search attribute, the metric.
+    let waiting = eventually(
+        "a saga waiting on its database",
+        &client,
+        &local_started,
+        |s| s.waiting.clone().filter(|w| w.attempts >= 4),
+    )
+    .await;
+    assert!(
+        waiting.last_error.contains("database unavailable"),
+        "{waiting:?}"
+    );
+    let phase = state(&client, &local_started[0].workflow_id).await.phase;
+    assert!(phase == "running" || phase == "compensating", "{phase}");
+    assert!(
+        !listed(&server, "SagaWaiting IS NOT NULL").is_empty(),
+        "SagaWaiting lists the waiting sagas"
+    );
+    assert!(metric_total(metrics_port, "saga_steps_waiting_on_infrastructure") > 0.0);
+    eprintln!("waiting shows: {waiting:?}");
+
+    // The worker dies during the outage; its replacement waits for the database.
+    local.kill(local_worker);
+    local.restart(&server, local_worker);
+
+    let elapsed = outage.elapsed();
+    tokio::time::sleep(Duration::from_secs(60).saturating_sub(elapsed)).await;
+    pg.start_again();
+    eprintln!("PostgreSQL started again after {:.0?}", outage.elapsed());
+
+    for (deployment, orders, started) in [
+        (&local, &local_orders, &local_started),
+        (&split, &split_orders, &split_started),
+    ] {
+        let histories = wait_all(&client, started, Duration::from_secs(300), || {
+            deployment.log_tails(20)
+        })
+        .await;
+        assert_design_paths(orders, &histories);
+        assert_stores_consistent(&deployment.stores().await, orders, 1000).await;
+    }
+    let histories = wait_all(&client, &doomed_started, Duration::from_secs(300), || {
+        short.log_tails(20)
+    })
+    .await;
+    assert_gave_up(
+        &histories,
+        &[PROCESS_ORDER, UPDATE_ORDER_STATUS],
+        "ProcessOrder gave up waiting on its infrastructure: the step's window for \
+         infrastructure errors (20s) ran out",
+    );
+    let stores = short.stores().await;
+    for order in &doomed {
+        let rows = stores
+            .orders
+            .as_ref()
+            .unwrap()
+            .get(&order.order_id)
+            .await
+            .unwrap();
+        assert_eq!(rows, None, "nothing of {} was ever written", order.order_id);
+    }
+    assert!(listed(&server, "SagaWaiting IS NOT NULL").is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_payments_database_down_for_five_minutes() {
+    let names = database_names(&["l", "s", "d"], &[Service::Payments]);
+    let pg = PrivatePostgres::start(&names.iter().map(String::as_str).collect::<Vec<_>>()).await;
+    let server = DevServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    // Held in ReserveInventory, so that the outage finds sagas paid and about to compensate
+    // their payment (the `3` scenarios fail there).
+    let slow = "delay=ReserveInventory:3000";
+    let payments = [Service::Payments];
+    let mut local = databases(
+        &pg,
+        Deployment::new("l", dir.path()).env("SAGA_FAULTS", slow),
+        &payments,
+    );
+    let mut split = databases(
+        &pg,
+        Deployment::new("s", dir.path()).env("SAGA_FAULTS", slow),
+        &payments,
+    );
+    // A deadline shorter than the outage: compensations are never cut off by it, forward
+    // steps are.
+    let mut hurried = databases(
+        &pg,
+        Deployment::new("d", dir.path())
+            .env("SAGA_FAULTS", slow)
+            .env("SAGA_DEADLINE", "60s"),
+        &payments,
+    );
+    local.start_all_in_one(&server);
+    let split_worker = split.start(&server, SPLIT_IN_ONE);
+    hurried.start_all_in_one(&server);
+    let client = server.client().await;
+
+    let (mut local_orders, mut split_orders) = (mixed_orders(40), mixed_orders(40));
+    let mut local_started = local.start_sagas(&client, &local_orders).await;
+    let mut split_started = split.start_sagas(&client, &split_orders).await;
+    let undone = orders_of("3", 5);
+    let undone_started = hurried.start_sagas(&client, &undone).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    pg.stop();
+    let outage = Instant::now();
+    eprintln!("the payments database stopped");
+    let more_local = mixed_orders(20);
+    let more_split = mixed_orders(20);
+    local_started.extend(local.start_sagas(&client, &more_local).await);
+    split_started.extend(split.start_sagas(&client, &more_split).await);
+    local_orders.extend(more_local);
+    split_orders.extend(more_split);
+    let late = orders_of("", 3);
+    let late_started = hurried.start_sagas(&client, &late).await;
+
+    // A compensation blocked by the outage says so.
+    let blocked = eventually("a refund waiting", &client, &local_started, |s| {
+        (s.phase == "compensating")
+            .then_some(s.waiting.clone())
+            .flatten()
+            .filter(|w| w.activity == PROCESS_REFUND)
+    })
+    .await;
+    assert!(
+        blocked.last_error.starts_with("payments database"),
+        "{blocked:?}"
+    );
+    assert!(!listed(&server, &format!("SagaWaiting = '{PROCESS_REFUND}'")).is_empty());
+    assert!(!listed(&server, &format!("SagaWaiting = '{PROCESS_PAYMENT}'")).is_empty());
+
+    // Half way through, the split worker dies and comes back.
+    tokio::time::sleep(Duration::from_secs(150).saturating_sub(outage.elapsed())).await;
+    split.kill(split_worker);
+    split.restart(&server, split_worker);
+
+    tokio::time::sleep(Duration::from_secs(300).saturating_sub(outage.elapsed())).await;
+    pg.start_again();
+    eprintln!(
+        "the payments database started again after {:.0?}",
+        outage.elapsed()
+    );
+
+    for (deployment, orders, started) in [
+        (&local, &local_orders, &local_started),
+        (&split, &split_orders, &split_started),
+        (&hurried, &undone, &undone_started),
+    ] {
+        let histories = wait_all(&client, started, Duration::from_secs(300), || {
+            deployment.log_tails(20)
+        })
+        .await;
+        assert_design_paths(orders, &histories);
+        assert_stores_consistent(&deployment.stores().await, orders, 1000).await;
+    }
+    // Started during the outage with a one-minute deadline: the payment never went through,
+    // the saga gave up at its deadline, and its refund (of nothing) waited for the database.
+    let histories = wait_all(&client, &late_started, Duration::from_secs(120), || {
+        hurried.log_tails(20)
+    })
+    .await;
+    assert_gave_up(
+        &histories,
+        Scenario::with_prefix("2").unwrap().path,
+        "ProcessPayment gave up waiting on its infrastructure: the saga's deadline (1m) passed",
+    );
+    let stores = hurried.stores().await;
+    for order in &late {
+        let payments = stores
+            .payments
+            .as_ref()
+            .unwrap()
+            .for_order(&order.order_id)
+            .await;
+        assert_eq!(payments.unwrap(), vec![], "no debit, no credit");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_locked_sqlite_file_is_waited_for() {
+    let server = DevServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let mut local = Deployment::new("l", dir.path());
+    let mut split = Deployment::new("s", dir.path());
+    local.start_all_in_one(&server);
+    split.start(&server, SPLIT_IN_ONE);
+    let client = server.client().await;
+    // The files exist once the workers have migrated them; run one saga through each.
+    let warm: Vec<Order> = orders_of("", 1);
+    let warm_split: Vec<Order> = orders_of("", 1);
+    let mut local_started = local.start_sagas(&client, &warm).await;
+    let mut split_started = split.start_sagas(&client, &warm_split).await;
+    wait_all(
+        &client,
+        &local_started,
+        Duration::from_secs(60),
+        String::new,
+    )
+    .await;
+    wait_all(
+        &client,
+        &split_started,
+        Duration::from_secs(60),
+        String::new,
+    )
+    .await;
+
+    // Another process holds the inventory files' write lock for 45 s.
+    let mut locks = Vec::new();
+    for deployment in [&local, &split] {
+        use sqlx::Connection as _;
+        let url = Service::Inventory.default_url(&deployment.data);
+        let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        sqlx::query("BEGIN EXCLUSIVE")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        locks.push(conn);
+    }
+    let locked = Instant::now();
+    let (local_orders, split_orders) = (mixed_orders(21), mixed_orders(21));
+    local_started.extend(local.start_sagas(&client, &local_orders).await);
+    split_started.extend(split.start_sagas(&client, &split_orders).await);
+    let waiting = eventually("a step waiting on the lock", &client, &split_started, |s| {
+        s.waiting.clone()
+    })
+    .await;
+    assert!(
+        waiting.last_error.contains("inventory database busy"),
+        "{waiting:?}"
+    );
+
+    tokio::time::sleep(Duration::from_secs(45).saturating_sub(locked.elapsed())).await;
+    for mut conn in locks {
+        sqlx::query("ROLLBACK").execute(&mut conn).await.unwrap();
+    }
+    let all = |warm: &[Order], more: &[Order]| -> Vec<Order> {
+        warm.iter().chain(more).cloned().collect()
+    };
+    for (deployment, orders, started) in [
+        (&local, all(&warm, &local_orders), &local_started),
+        (&split, all(&warm_split, &split_orders), &split_started),
+    ] {
+        let histories = wait_all(&client, started, Duration::from_secs(240), || {
+            deployment.log_tails(20)
+        })
+        .await;
+        assert_design_paths(&orders, &histories);
+        let held: BTreeMap<String, i64> =
+            assert_stores_consistent(&deployment.stores().await, &orders, 1000).await;
+        assert!(!held.is_empty(), "some orders completed");
+    }
+}
