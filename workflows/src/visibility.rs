@@ -1,10 +1,9 @@
 //! What the saga tells the server's visibility store, so sagas can be listed by order and outcome:
 //! `temporal workflow list --query "SagaOutcome='compensated'"`.
 //!
-//! The server must know both attributes before a saga upserts them (an unknown attribute fails the
-//! workflow task, and the saga would hang): `temporal server start-dev --search-attribute
-//! OrderId=Keyword --search-attribute SagaOutcome=Keyword`, or `temporal operator
-//! search-attribute create` on a long-lived server. The worker checks them at start.
+//! The server must know every attribute of [`SEARCH_ATTRIBUTES`] before a saga upserts it (an
+//! unknown attribute fails the workflow task, and the saga would hang). `saga worker` (and the
+//! commands that start sagas) register the missing ones at start, from this list.
 
 use temporalio_common::search_attributes::SearchAttributeKey;
 
@@ -13,7 +12,8 @@ pub const ORDER_ID: SearchAttributeKey<String> = SearchAttributeKey::keyword("Or
 /// Where the saga stands: [`RUNNING`] until it ends, then its outcome.
 pub const SAGA_OUTCOME: SearchAttributeKey<String> = SearchAttributeKey::keyword("SagaOutcome");
 
-/// The attributes the saga sets, with their server type, for the worker's start-up check.
+/// The attributes the saga sets, with their server type (as the `temporal` CLI names it:
+/// `Keyword`, `KeywordList`, `Datetime`, …), which the worker registers when they are missing.
 pub const SEARCH_ATTRIBUTES: [(&str, &str); 2] =
     [("OrderId", "Keyword"), ("SagaOutcome", "Keyword")];
 
