@@ -17,6 +17,7 @@ mod error;
 pub mod faults;
 pub mod inventory;
 pub mod metrics;
+mod migrations;
 pub mod notifications;
 pub mod orders;
 pub mod payments;
