@@ -97,7 +97,18 @@ fn ctrl_c_with_the_output_piped_into_tee_stops_worker_and_server() {
     let (port, ui_port) = (free_port(), free_port());
     let out_file = data.path().join("demo.out");
     let err_file = data.path().join("demo.err");
-    let shell = Command::new("bash")
+    let mut command = Command::new("bash");
+    // As a terminal's shell starts a foreground job: SIGINT and SIGPIPE at their defaults, even
+    // when this test itself runs with them ignored (a background job, Rust's SIGPIPE handling).
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        command.pre_exec(|| {
+            libc::signal(libc::SIGINT, libc::SIG_DFL);
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+            Ok(())
+        })
+    };
+    let shell = command
         .arg("-c")
         .arg(r#"scripts/demo.sh | tee "$DEMO_OUT" >/dev/null"#)
         .current_dir(&repo)
