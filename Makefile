@@ -4,12 +4,16 @@
 export DEMO_PORT ?= 7233
 export DEMO_UI_PORT
 
+# Build exactly the dependency versions in Cargo.lock: a lock file that no longer matches the
+# manifests fails here (and in CI) instead of being rewritten on a user's machine.
+CARGO_FLAGS ?= --locked
+
 setup:
 	scripts/setup.sh
 
 build:
 	scripts/setup.sh --no-browser
-	cargo build --release
+	cargo build --release $(CARGO_FLAGS)
 
 # Dev server + Web UI + worker + the seven scenarios; runs until Ctrl-C.
 demo: build
@@ -18,8 +22,8 @@ demo: build
 # Every test starts its own dev server and workers on free ports: nothing to start by hand.
 # Doc tests come first, so the run closes on the integration tests' summary, not on an empty one.
 test: setup lint
-	cargo test --workspace --doc
-	cargo test --workspace --lib --bins --tests
+	cargo test $(CARGO_FLAGS) --workspace --doc
+	cargo test $(CARGO_FLAGS) --workspace --lib --bins --tests
 
 lint: fmt clippy
 
@@ -27,7 +31,7 @@ fmt:
 	cargo fmt --all --check
 
 clippy:
-	cargo clippy --workspace --all-targets -- -D warnings
+	cargo clippy $(CARGO_FLAGS) --workspace --all-targets -- -D warnings
 
 ci: test
 

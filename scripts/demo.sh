@@ -26,31 +26,62 @@ for p in "$port" "$ui_port"; do
     fi
 done
 
+# A closed standard output (`make demo | tee demo.log` where tee took the Ctrl-C too) must not
+# kill this script halfway: a write to it then fails instead, and everything below tolerates that.
+trap '' PIPE
+# Progress for the reader; never fatal (stdout may be a closed pipe).
+say() { printf '%s\n' "$*" 2>/dev/null || true; }
+# Clean-up messages go to stderr, which is still the terminal when stdout was piped.
+note() { printf '%s\n' "$*" >&2 2>/dev/null || true; }
+
+# Whether a child is still running (a child that exited stays a zombie until waited for, and
+# `kill -0` would still find it).
+running() {
+    local state
+    state=$(cut -d')' -f2 "/proc/$1/stat" 2>/dev/null | cut -d' ' -f2)
+    [ -n "$state" ] && [ "$state" != Z ]
+}
+
+# SIGTERM, up to `grace` seconds to exit, then SIGKILL; always reaps it.
+stop_process() {
+    local name=$1 pid=$2 grace=$3
+    [ -n "$pid" ] || return 0
+    if running "$pid"; then
+        note "demo: stopping the $name (pid $pid)…"
+        kill -TERM "$pid" 2>/dev/null
+        local waited=0
+        while running "$pid" && [ "$waited" -lt $((grace * 10)) ]; do
+            sleep 0.1
+            waited=$((waited + 1))
+        done
+        if running "$pid"; then
+            note "demo: the $name did not stop within ${grace} s; killing it"
+            kill -KILL "$pid" 2>/dev/null
+        fi
+    fi
+    wait "$pid" 2>/dev/null
+    return 0
+}
+
 server_pid=
 worker_pid=
 stop() {
-    # A closed stdout (a pager or tee that took the Ctrl-C too) must not stop the clean-up.
-    trap '' PIPE
-    trap - INT TERM EXIT
-    echo
-    if [ -n "$worker_pid" ] && kill -0 "$worker_pid" 2>/dev/null; then
-        echo "demo: stopping the worker (pid $worker_pid)…"
-        kill -TERM "$worker_pid" 2>/dev/null || true
-        wait "$worker_pid" 2>/dev/null || true
-    fi
-    if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
-        echo "demo: stopping the Temporal server (pid $server_pid)…"
-        kill -TERM "$server_pid" 2>/dev/null || true
-        wait "$server_pid" 2>/dev/null || true
-    fi
-    echo "demo: stopped. Data stays in $data/ (delete it to start afresh)."
+    # Nothing may interrupt the clean-up: not a failing write (set -e), not a second Ctrl-C.
+    set +e
+    trap '' INT TERM HUP
+    trap - EXIT
+    note ""
+    # The worker first (it finishes in-flight steps within its 10 s grace period), then the server.
+    stop_process worker "$worker_pid" 20
+    stop_process "Temporal server" "$server_pid" 15
+    note "demo: stopped. Data stays in $data/ (delete it to start afresh)."
 }
 trap stop EXIT
-# Ctrl-C is how the demo is meant to end: a clean stop, exit status 0.
-trap 'exit 0' INT
+# Ctrl-C is how the demo is meant to end: a clean stop, exit status 0. A closed terminal too.
+trap 'exit 0' INT HUP
 trap 'exit 143' TERM
 
-echo "demo: starting the Temporal dev server on 127.0.0.1:$port (Web UI http://localhost:$ui_port)"
+say "demo: starting the Temporal dev server on 127.0.0.1:$port (Web UI http://localhost:$ui_port)"
 # Server and worker run in sessions of their own, so that Ctrl-C reaches only this script,
 # which then stops them in order (worker first, then server) instead of racing their exits.
 setsid temporal server start-dev \
@@ -66,41 +97,42 @@ for _ in $(seq 1 150); do
     if temporal operator namespace describe --namespace default --address "$address" >/dev/null 2>&1; then
         break
     fi
-    if ! kill -0 "$server_pid" 2>/dev/null; then
-        echo "demo: the Temporal server exited; its log ($server_log):" >&2
-        tail -n 20 "$server_log" >&2
+    if ! running "$server_pid"; then
+        note "demo: the Temporal server exited; its log ($server_log):"
+        tail -n 20 "$server_log" >&2 2>/dev/null
         exit 1
     fi
     sleep 0.2
 done
 if ! temporal operator namespace describe --namespace default --address "$address" >/dev/null 2>&1; then
-    echo "demo: the Temporal server did not become ready in 30 s; see $server_log" >&2
+    note "demo: the Temporal server did not become ready in 30 s; see $server_log"
     exit 1
 fi
 
 export TEMPORAL_ADDRESS="$address" TEMPORAL_NAMESPACE=default SAGA_DATA_DIR="$data"
 export SAGA_UI_URL="http://localhost:$ui_port"
-echo "demo: starting the worker ($saga worker)"
+say "demo: starting the worker ($saga worker)"
 setsid "$saga" worker >"$worker_log" 2>&1 &
 worker_pid=$!
 
 scenarios_ok=1
 "$saga" scenarios || scenarios_ok=
 
-cat <<MSG
+cat <<MSG 2>/dev/null || true
 
 demo: the Temporal server and the worker keep running until you press Ctrl-C.
 demo:   Web UI       http://localhost:$ui_port/namespaces/default/workflows
 demo:   server log   $server_log
 demo:   worker log   $worker_log
+demo:   processes    server pid $server_pid, worker pid $worker_pid
 demo:   try          TEMPORAL_ADDRESS=$address $saga start --wait testdata/scenario-5.json
 demo:                SAGA_DATA_DIR=$data $saga status <order id from the table>
 MSG
 if [ -z "$scenarios_ok" ]; then
-    echo "demo: some scenarios did not take the design's path (see the table and $worker_log)" >&2
+    note "demo: some scenarios did not take the design's path (see the table and $worker_log)"
 fi
 
 # Returns when either process ends on its own, or when Ctrl-C runs the trap.
 wait -n "$server_pid" "$worker_pid" || true
-echo "demo: a process ended unexpectedly; see $server_log and $worker_log" >&2
+note "demo: a process ended unexpectedly; see $server_log and $worker_log"
 exit 1

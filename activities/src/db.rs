@@ -4,7 +4,7 @@
 //! the URL says `postgres://`. The SQL is written once, in the dialect both understand.
 
 use anyhow::Context as _;
-use sqlx::{AnyPool, Executor, any::AnyPoolOptions, migrate::Migrator};
+use sqlx::{AnyPool, Executor, any::AnyPoolOptions};
 use std::{path::Path, time::Duration};
 
 /// The four services, each with its own database and migrations.
@@ -49,19 +49,6 @@ impl Service {
             "sqlite://{}?mode=rwc",
             data_dir.join(format!("{}.db", self.name())).display()
         )
-    }
-
-    fn migrator(self) -> Migrator {
-        // Versions differ per service (1xx, 2xx, …) so that services sharing one PostgreSQL
-        // database keep their migrations apart; each ignores the others' rows.
-        let mut migrator = match self {
-            Service::Orders => sqlx::migrate!("./migrations/orders"),
-            Service::Payments => sqlx::migrate!("./migrations/payments"),
-            Service::Inventory => sqlx::migrate!("./migrations/inventory"),
-            Service::Notifications => sqlx::migrate!("./migrations/notifications"),
-        };
-        migrator.set_ignore_missing(true);
-        migrator
     }
 }
 
@@ -161,7 +148,7 @@ pub async fn open(service: Service, config: &DbConfig) -> anyhow::Result<AnyPool
     // applied on a second look. (PostgreSQL serialises migrators with an advisory lock.)
     let mut attempt = 0;
     loop {
-        match service.migrator().run(&pool).await {
+        match crate::migrations::migrator(service).await?.run(&pool).await {
             Ok(()) => break,
             Err(e) if attempt < 5 => {
                 attempt += 1;

@@ -18,6 +18,7 @@ mod error;
 pub mod faults;
 pub mod inventory;
 pub mod metrics;
+mod migrations;
 pub mod notifications;
 pub mod orders;
 pub mod payments;

@@ -1,7 +1,12 @@
 //! The orders service: saves the order (`New`) and compensates it (`Pending`).
+//!
+//! The order is saved with its `order_date` in one canonical form, the same instant in UTC
+//! ([`saga_protos::validate::canonical_order_date`]: `2018-10-19T10:50:16+08:00` is saved as
+//! `2018-10-19T02:50:16Z`), so the column sorts and compares as time whatever offset the client
+//! sent; the order `ProcessOrder` returns carries the saved form.
 
 use crate::{StepError, db::now};
-use saga_protos::{Order, STATUS_NEW, STATUS_PENDING};
+use saga_protos::{Order, STATUS_NEW, STATUS_PENDING, validate::canonical_order_date};
 use serde::Serialize;
 use sqlx::{AnyPool, Row};
 
@@ -31,6 +36,10 @@ impl OrdersStore {
     /// nothing.
     pub async fn process_order(&self, order: &Order) -> Result<Order, StepError> {
         let now = now();
+        let order = &Order {
+            order_date: canonical_order_date(&order.order_date)?,
+            ..order.clone()
+        };
         let document = serde_json::to_string(order).map_err(anyhow::Error::from)?;
         let mut tx = self.pool.begin().await?;
         sqlx::query(

@@ -155,6 +155,56 @@ async fn each_of_the_seven_transactions_repeated_changes_nothing() {
     assert_eq!(inventory.available("i1").await.unwrap(), Some(100));
 }
 
+#[tokio::test]
+async fn the_order_date_is_saved_in_utc_whatever_offset_it_came_with() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = stores(dir.path(), 1).await;
+    let orders = s.orders.as_ref().unwrap();
+    let o = order("47-dated", &[("i1", 1.0)]);
+    assert_eq!(o.order_date, "2018-10-19T10:50:16+08:00");
+    let saved = orders.process_order(&o).await.unwrap();
+    assert_eq!(
+        saved.order_date, "2018-10-19T02:50:16Z",
+        "the order ProcessOrder returns"
+    );
+    let row = orders.get(&o.order_id).await.unwrap().unwrap();
+    assert_eq!(
+        row.order_date, "2018-10-19T02:50:16Z",
+        "the orders.order_date column"
+    );
+    let pool = sqlx::SqlitePool::connect(&Service::Orders.default_url(dir.path()))
+        .await
+        .unwrap();
+    let document: String = sqlx::query_scalar("SELECT document FROM orders WHERE order_id = $1")
+        .bind(&o.order_id)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let document: Order = serde_json::from_str(&document).unwrap();
+    assert_eq!(
+        document.order_date, "2018-10-19T02:50:16Z",
+        "the saved document"
+    );
+
+    // The same instant written another way is the same order: a retry changes nothing.
+    let again = Order {
+        order_date: "2018-10-18T21:50:16-05:00".to_owned(),
+        ..o.clone()
+    };
+    assert_eq!(orders.process_order(&again).await.unwrap(), saved);
+    // Not a date-time: refused by name before anything is written.
+    let bad = Order {
+        order_id: "47-undated".to_owned(),
+        order_date: "yesterday".to_owned(),
+        ..o
+    };
+    match orders.process_order(&bad).await {
+        Err(StepError::Invalid(e)) => assert_eq!(e.field, "order_date"),
+        other => panic!("expected an invalid order_date, got {other:?}"),
+    }
+    assert!(orders.get("47-undated").await.unwrap().is_none());
+}
+
 /// Reserves `order` and tells whether it got the stock; any error but the business one fails.
 async fn try_reserve(s: &Stores, order: &Order) -> bool {
     match s.inventory.as_ref().unwrap().reserve(order).await {

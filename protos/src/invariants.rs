@@ -3,7 +3,7 @@
 //! The fuzz target (`fuzz/fuzz_targets/parse_order.rs`) and the property test below run the same
 //! check, so a finding of the fuzzer becomes a regression case of the always-run test.
 
-use crate::{Order, cents, parse_order, validate_order};
+use crate::{Order, canonical_order_date, cents, parse_order, validate_order};
 
 /// Panics when `bytes` break the parser's contract:
 ///
@@ -11,7 +11,9 @@ use crate::{Order, cents, parse_order, validate_order};
 /// - an order it accepts passes [`validate_order`];
 /// - its total in cents is exact, without overflow at any step;
 /// - it survives a serde JSON round trip unchanged (the workflow hands it to every activity as
-///   JSON, so any drift would make activities see another order than the one validated).
+///   JSON, so any drift would make activities see another order than the one validated);
+/// - its `order_date` has a canonical (stored) form, which is itself accepted and is its own
+///   canonical form, so a stored order re-reads as the same instant.
 pub fn check_parse_order(bytes: &[u8]) {
     let Ok(order) = parse_order(bytes) else {
         return;
@@ -24,6 +26,21 @@ pub fn check_parse_order(bytes: &[u8]) {
     let back = parse_order(&json)
         .unwrap_or_else(|e| panic!("the serialised order is refused: {e}: {json:?}"));
     assert_eq!(back, order, "JSON round trip");
+    let stored = canonical_order_date(&order.order_date)
+        .unwrap_or_else(|e| panic!("an accepted order has no canonical date: {e}"));
+    assert_eq!(
+        canonical_order_date(&stored).as_deref(),
+        Ok(stored.as_str()),
+        "the canonical date of {:?} is not a fixed point",
+        order.order_date
+    );
+    let as_stored = Order {
+        order_date: stored,
+        ..order
+    };
+    if let Err(e) = validate_order(&as_stored) {
+        panic!("the order as stored does not validate: {e}");
+    }
 }
 
 fn checked_total(order: &Order) -> i64 {
@@ -93,8 +110,27 @@ mod tests {
         "\"items\":[],",
     ];
 
+    /// Dates at the edges of RFC 3339 and of the conversion to UTC.
+    const DATES: &[&str] = &[
+        "2018-10-19T10:50:16+08:00",
+        "0000-01-01T00:00:00Z",
+        "0000-01-01T00:59:59+01:00",
+        "9999-12-31T23:59:59-00:01",
+        "9999-12-31T23:59:59+23:59",
+        "2016-12-31T23:59:60Z",
+        "2017-01-01T08:59:60+09:00",
+        "2000-02-29T12:00:00.123456789123Z",
+        "2001-02-29T12:00:00Z",
+        "2018-10-19 10:50:16z",
+        "2018-10-19",
+        "yesterday",
+        "2018-10-19T10:50:16",
+        "+2018-10-19T10:50:16Z",
+    ];
+
     fn interesting(rng: &mut fastrand::Rng) -> Value {
-        match rng.usize(0..16) {
+        match rng.usize(0..18) {
+            16 | 17 => json!(DATES[rng.usize(0..DATES.len())]),
             0 => json!(rng.f64() * 2e6 - 1e6),
             1 => json!(rng.i64(..)),
             2 => json!(rng.u64(..)),
@@ -142,6 +178,9 @@ mod tests {
 
     fn mutate_json(sample: &[u8], rng: &mut fastrand::Rng) -> Vec<u8> {
         let mut doc: Value = serde_json::from_slice(sample).unwrap();
+        if rng.usize(0..4) == 0 {
+            doc["order_date"] = json!(DATES[rng.usize(0..DATES.len())]);
+        }
         for _ in 0..rng.usize(1..4) {
             let node = random_node(&mut doc, rng);
             match (rng.usize(0..3), node) {

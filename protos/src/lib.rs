@@ -22,7 +22,7 @@ pub mod pb {
 }
 
 pub use pb::{Inventory, Item, Notification, Order, Payment};
-pub use validate::{InvalidOrder, parse_order, validate_order};
+pub use validate::{InvalidOrder, canonical_order_date, parse_order, validate_order};
 
 /// The order's status after `ProcessOrder`.
 pub const STATUS_NEW: &str = "New";

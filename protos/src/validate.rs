@@ -4,6 +4,16 @@
 //! fast with a non-retryable error naming the field, and nothing is written anywhere. The
 //! activities run [`validate_order`] again, so a caller that skips the workflow cannot write a bad
 //! row either. Everything here is pure and deterministic: it is safe in workflow code.
+//!
+//! | field                       | rule                                                      |
+//! |-----------------------------|-----------------------------------------------------------|
+//! | `order_id`, `customer_id`   | 1–128 bytes of printable ASCII, no spaces                 |
+//! | `order_date`                | an RFC 3339 date-time with offset; stored as [`canonical_order_date`] |
+//! | `items`                     | 1–500 lines                                               |
+//! | `items[i].item_id`          | as the ids above                                          |
+//! | `items[i].description`      | at most 1024 bytes, no control characters                 |
+//! | `items[i].qty`              | a whole number from 1 to 1,000,000                        |
+//! | `items[i].unit_price`       | a number from 0 to 1,000,000                              |
 
 use crate::{Item, Order};
 
@@ -88,6 +98,7 @@ pub fn parse_order(bytes: &[u8]) -> Result<Order, InvalidOrder> {
 pub fn validate_order(order: &Order) -> Result<(), InvalidOrder> {
     check_id("order_id", &order.order_id)?;
     check_text("order_date", &order.order_date, true)?;
+    canonical_order_date(&order.order_date)?;
     check_id("customer_id", &order.customer_id)?;
     if order.items.is_empty() {
         return Err(InvalidOrder::new(
@@ -152,6 +163,40 @@ fn check_id(field: &str, value: &str) -> Result<(), InvalidOrder> {
         ));
     }
     Ok(())
+}
+
+/// The one form the orders service stores an `order_date` in: the same instant in UTC, written
+/// `YYYY-MM-DDTHH:MM:SSZ`, with a fraction of a second only when it has one (3, 6 or 9 digits).
+/// `2018-10-19T10:50:16+08:00` is stored as `2018-10-19T02:50:16Z`.
+///
+/// The input must be an RFC 3339 date-time with its offset (`Z` or `±HH:MM`): a date alone, a
+/// time without an offset, or words such as `yesterday` are refused naming `order_date`. Pure
+/// (no clock, no time zone database), so the workflow may run it.
+pub fn canonical_order_date(value: &str) -> Result<String, InvalidOrder> {
+    use chrono::{DateTime, Datelike as _, SecondsFormat, Utc};
+    const FIELD: &str = "order_date";
+    let refuse = |why: &str| {
+        // Quote a short value so the user sees what was read; a long one is only measured.
+        let got = if value.chars().count() <= 40 {
+            format!("{value:?}")
+        } else {
+            format!("{} bytes", value.len())
+        };
+        InvalidOrder::new(
+            FIELD,
+            format!(
+                "must be an RFC 3339 date-time with an offset, e.g. 2018-10-19T10:50:16+08:00 \
+                 ({why}), got {got}"
+            ),
+        )
+    };
+    let parsed = DateTime::parse_from_rfc3339(value).map_err(|e| refuse(&e.to_string()))?;
+    let utc = parsed.with_timezone(&Utc);
+    // RFC 3339 has four-digit years; an offset can push year 0000 or 9999 past them.
+    if !(0..=9999).contains(&utc.year()) {
+        return Err(refuse("its UTC year is outside 0000-9999"));
+    }
+    Ok(utc.to_rfc3339_opts(SecondsFormat::AutoSi, true))
 }
 
 fn check_text(field: &str, value: &str, required: bool) -> Result<(), InvalidOrder> {
@@ -267,6 +312,69 @@ mod tests {
         ];
         for (json, field) in cases {
             assert_eq!(refused(json).field, field, "{json}");
+        }
+    }
+
+    #[test]
+    fn order_date_must_be_an_rfc3339_date_time() {
+        use serde_json::json;
+        for bad in [
+            "yesterday",
+            "2018-10-19",
+            "2018-10-19T10:50:16",
+            "2018-10-19 10:50",
+            "10/19/2018 10:50:16 +08:00",
+            "2018-10-19T10:50:16+8:00",
+            "2018-02-30T10:50:16Z",
+            "2018-10-19T24:00:00Z",
+            "2018-10-19T10:50:16+24:00",
+            " 2018-10-19T10:50:16Z",
+            "2018-10-19T10:50:16Z trailing",
+            "0000-01-01T00:30:00+01:00",
+            "",
+        ] {
+            let e = refused(&with("/order_date", json!(bad)));
+            assert_eq!(e.field, "order_date", "{bad:?}: {e}");
+        }
+        let e = refused(&with("/order_date", json!("yesterday")));
+        assert!(
+            e.to_string().starts_with(
+                "invalid order: order_date: must be an RFC 3339 date-time with an offset"
+            ) && e.reason.ends_with(r#"got "yesterday""#),
+            "{e}"
+        );
+        let e = refused(&with("/order_date", json!(20181019)));
+        assert_eq!(e.field, "order_date");
+    }
+
+    #[test]
+    fn order_date_is_stored_as_utc() {
+        for (given, stored) in [
+            ("2018-10-19T10:50:16+08:00", "2018-10-19T02:50:16Z"),
+            ("2018-10-19T02:50:16Z", "2018-10-19T02:50:16Z"),
+            ("2018-10-19t02:50:16z", "2018-10-19T02:50:16Z"),
+            ("2018-10-19 02:50:16-00:00", "2018-10-19T02:50:16Z"),
+            // Across a day, a month and a year.
+            ("2019-01-01T01:00:00+02:00", "2018-12-31T23:00:00Z"),
+            ("2018-12-31T20:00:00-05:30", "2019-01-01T01:30:00Z"),
+            // A fraction is kept, in milli-, micro- or nanoseconds; beyond 9 digits it is cut.
+            ("2018-10-19T10:50:16.5+08:00", "2018-10-19T02:50:16.500Z"),
+            ("2018-10-19T02:50:16.000Z", "2018-10-19T02:50:16Z"),
+            (
+                "2018-10-19T02:50:16.1234567891Z",
+                "2018-10-19T02:50:16.123456789Z",
+            ),
+            // Leap seconds are RFC 3339 date-times too.
+            ("2017-01-01T08:59:60+09:00", "2016-12-31T23:59:60Z"),
+            ("9999-12-31T23:59:59Z", "9999-12-31T23:59:59Z"),
+        ] {
+            let canonical = canonical_order_date(given).unwrap();
+            assert_eq!(canonical, stored, "{given}");
+            assert_eq!(
+                canonical_order_date(&canonical).unwrap(),
+                canonical,
+                "{given}"
+            );
         }
     }
 

@@ -84,6 +84,20 @@ async fn client() -> anyhow::Result<temporalio_client::Client> {
     )
 }
 
+/// Registers the saga's search attributes when the server lacks them (a plain `temporal server
+/// start-dev`), so the sagas this command starts can record them; says so on standard error.
+async fn search_attributes(client: &temporalio_client::Client) -> anyhow::Result<()> {
+    let ensured = saga_worker::search_attributes::ensure(client).await?;
+    if !ensured.registered.is_empty() {
+        eprintln!(
+            "saga: registered the search attributes {} in namespace {}",
+            ensured.registered.join(", "),
+            client.options().namespace
+        );
+    }
+    Ok(())
+}
+
 /// The Web UI page of a workflow.
 pub fn ui_link(workflow_id: &str, run_id: &str) -> String {
     let base = std::env::var("SAGA_UI_URL").unwrap_or_else(|_| "http://localhost:8233".into());
@@ -102,6 +116,7 @@ pub async fn start(
 ) -> anyhow::Result<ExitCode> {
     let order = read_order(file)?;
     let client = client().await?;
+    search_attributes(&client).await?;
     let workflow_id = workflow_id.unwrap_or_else(|| launch::workflow_id(&order.order_id));
     let started = launch::start(&client, task_queue, &workflow_id, &order).await?;
     println!("started {} (run {})", started.workflow_id, started.run_id);
@@ -150,10 +165,12 @@ fn print_outcome(history: &SagaHistory) {
     println!("path: {}", history.path.join(" → "));
 }
 
-pub async fn scenarios(task_queue: &str) -> anyhow::Result<ExitCode> {
+pub async fn scenarios(task_queue: &str, json: bool) -> anyhow::Result<ExitCode> {
+    use saga_worker::scenario_report::{Report, ScenarioRun, output_width};
     let client = client().await?;
+    search_attributes(&client).await?;
     let base = read_order_template();
-    let runs = SCENARIOS.iter().map(|scenario| {
+    let runs = SCENARIOS.iter().enumerate().map(|(i, scenario)| {
         let client = client.clone();
         let mut order = base.clone();
         order.order_id = scenario.fresh_order_id();
@@ -161,87 +178,40 @@ pub async fn scenarios(task_queue: &str) -> anyhow::Result<ExitCode> {
             let workflow_id = launch::workflow_id(&order.order_id);
             let started = launch::start(&client, task_queue, &workflow_id, &order).await?;
             let history = launch::wait(&client, &started).await?;
-            anyhow::Ok((scenario, order.order_id, started, history))
+            let link = ui_link(&started.workflow_id, &started.run_id);
+            anyhow::Ok(ScenarioRun::new(
+                i + 1,
+                scenario,
+                order.order_id,
+                &started,
+                &history,
+                link,
+            ))
         }
     });
     eprintln!("running {} scenarios…", SCENARIOS.len());
-    let results = futures_util::future::try_join_all(runs).await?;
-    let rows: Vec<[String; 6]> = results
+    let report = Report::new(futures_util::future::try_join_all(runs).await?);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.render(output_width()));
+    }
+    let mismatches = report
+        .scenarios
         .iter()
-        .enumerate()
-        .map(|(i, (scenario, order_id, started, history))| {
-            let ok = launch::matches_design(order_id, history);
-            [
-                format!("{}{}", i + 1, if ok { "" } else { " ✗" }),
-                scenario.name.to_owned(),
-                order_id.clone(),
-                history.path.join(" → "),
-                history.closed.label(),
-                ui_link(&started.workflow_id, &started.run_id),
-            ]
-        })
-        .collect();
-    let mismatches = results
-        .iter()
-        .filter(|(_, order_id, _, history)| !launch::matches_design(order_id, history))
+        .filter(|s| !s.matches_design)
         .count();
-    print!(
-        "{}",
-        table(
-            [
-                "#",
-                "scenario",
-                "order id",
-                "path taken",
-                "final status",
-                "web ui"
-            ],
-            &rows
-        )
-    );
     if mismatches > 0 {
-        eprintln!("{mismatches} saga(s) took a path the design does not allow");
+        eprintln!("{mismatches} saga(s) took a path the design does not allow (marked ✗)");
         return Ok(ExitCode::FAILURE);
     }
-    println!("all {} scenarios took the design's path", results.len());
+    if !json {
+        println!(
+            "all {} scenarios took the design's path",
+            report.scenarios.len()
+        );
+    }
     Ok(ExitCode::SUCCESS)
-}
-
-/// Left-aligned columns as wide as their widest cell (counted in characters: the path's arrows
-/// are one column each), separated by two spaces.
-fn table<const N: usize>(header: [&str; N], rows: &[[String; N]]) -> String {
-    use std::fmt::Write as _;
-    let mut widths = header.map(|h| h.chars().count());
-    for row in rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let mut out = String::new();
-    let mut line = |cells: Vec<&str>| {
-        let mut text = String::new();
-        for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
-            if i + 1 == N {
-                text.push_str(cell);
-            } else {
-                let pad = w - cell.chars().count();
-                let _ = write!(text, "{cell}{:pad$}  ", "");
-            }
-        }
-        let _ = writeln!(out, "{}", text.trim_end());
-    };
-    line(header.to_vec());
-    line(
-        widths
-            .map(|w| "─".repeat(w))
-            .iter()
-            .map(String::as_str)
-            .collect(),
-    );
-    for row in rows {
-        line(row.iter().map(String::as_str).collect());
-    }
-    out
 }
 
 fn read_order_template() -> Order {

@@ -10,5 +10,7 @@ pub mod launch;
 pub mod observability;
 pub mod roles;
 pub mod run_worker;
+pub mod scenario_report;
+pub mod search_attributes;
 pub mod status;
 pub mod tuning;

@@ -36,8 +36,9 @@ struct Cli {
 enum Command {
     /// Run the worker: the OrderSaga workflow and the services' activities.
     ///
-    /// Retries the server connection until it answers; SIGINT or SIGTERM lets in-flight work
-    /// finish, then exits.
+    /// Retries the server connection until it answers; registers the search attributes the saga
+    /// sets (OrderId, SagaOutcome) when the namespace lacks them, and exits with the commands
+    /// to run when the server refuses; SIGINT or SIGTERM lets in-flight work finish, then exits.
     Worker {
         /// Task queue of the workflow (and, with `--role all`, of every activity).
         #[arg(long, env = "SAGA_TASK_QUEUE", default_value = saga_worker::config::DEFAULT_TASK_QUEUE)]
@@ -109,10 +110,30 @@ enum Command {
     ///
     /// Each run uses fresh order ids with the scenario's prefix. Exits non-zero when any saga's
     /// path differs from the design.
+    #[command(after_help = "Output:
+  A block per scenario: its row, scenario, order id and final status; the path taken (wrapped
+  between steps at the terminal's width, COLUMNS, or 100 columns when not a terminal); the
+  design's path when they differ (the row is marked ✗); the Web UI link on its own line.
+
+  --json prints one document instead:
+    {\"all_match\": true,
+     \"scenarios\": [{\"row\": 1, \"scenario\": \"order fails\", \"order_id\": \"1…\",
+                    \"workflow_id\": \"order-1…\", \"run_id\": \"…\",
+                    \"status\": \"Failed\", \"failure_type\": \"SagaFailed\",
+                    \"path\": [\"ProcessOrder\", \"UpdateOrderStatus\"],
+                    \"expected_path\": [\"ProcessOrder\", \"UpdateOrderStatus\"],
+                    \"expected_status\": \"Failed\", \"expected_failure_type\": \"SagaFailed\",
+                    \"matches_design\": true, \"web_ui\": \"http://…\"}, …]}
+  status is Completed, Failed, Cancelled, Terminated, TimedOut or Running; failure_type and
+  expected_failure_type are null unless Failed. Exit status: 0 when every scenario matches,
+  1 when one does not, 2 when the run could not be made.")]
     Scenarios {
         /// Task queue the worker polls.
         #[arg(long, env = "SAGA_TASK_QUEUE", default_value = saga_worker::config::DEFAULT_TASK_QUEUE)]
         task_queue: String,
+        /// Print one JSON document (shape below) instead of the table, for scripts.
+        #[arg(long)]
+        json: bool,
     },
     /// Print a workflow's full event history as JSON, the format the Web UI exports and the
     /// replay tests read (`saga history ID > workflows/tests/histories/NAME.json`).
@@ -165,7 +186,7 @@ async fn main() -> ExitCode {
             workflow_id,
             task_queue,
         } => commands::start(&file, wait, workflow_id, &task_queue).await,
-        Command::Scenarios { task_queue } => commands::scenarios(&task_queue).await,
+        Command::Scenarios { task_queue, json } => commands::scenarios(&task_queue, json).await,
         Command::History { workflow_id } => commands::history(&workflow_id).await,
         Command::Status { order_id, json } => commands::status(&order_id, json).await,
         Command::Bench(args) => commands::bench(&args).await,

@@ -86,7 +86,7 @@ pub async fn run(settings: WorkerSettings) -> anyhow::Result<()> {
         "connecting to Temporal"
     );
     let client = connect::connect_with_retry().await?;
-    observability::check_search_attributes(&client, &client_opts.namespace).await?;
+    crate::search_attributes::ensure(&client).await?;
 
     let metrics = settings
         .metrics_port

@@ -194,6 +194,38 @@ fn cases() -> Vec<Case> {
             Some(json!("12\u{7}3")),
             "items[0].item_id",
         ),
+        // The date must be an RFC 3339 date-time: words, a bare date, a time without offset or
+        // an impossible day are refused like any other bad value.
+        json_case(
+            "date-yesterday",
+            "/order_date",
+            Some(json!("yesterday")),
+            "order_date",
+        ),
+        json_case(
+            "date-without-time",
+            "/order_date",
+            Some(json!("2018-10-19")),
+            "order_date",
+        ),
+        json_case(
+            "date-without-offset",
+            "/order_date",
+            Some(json!("2018-10-19T10:50:16")),
+            "order_date",
+        ),
+        json_case(
+            "date-february-30",
+            "/order_date",
+            Some(json!("2018-02-30T10:50:16Z")),
+            "order_date",
+        ),
+        json_case(
+            "date-number",
+            "/order_date",
+            Some(json!(1539917416)),
+            "order_date",
+        ),
         json_case(
             "too-many-items",
             "/items",
@@ -399,4 +431,10 @@ async fn hostile_orders_from_the_cli_fail_fast_name_the_field_and_write_nothing(
     assert_eq!(history.closed, Closed::Completed);
     let stores = open_stores(data.path()).await;
     support::assert_consistent(&stores, order_id).await;
+    // Its date, sent with a +08:00 offset, is stored as the same instant in UTC.
+    assert_eq!(doc["order_date"], "2018-10-19T10:50:16+08:00");
+    assert_eq!(
+        saga_status_json(data.path(), order_id)["order"]["order_date"],
+        "2018-10-19T02:50:16Z"
+    );
 }

@@ -102,6 +102,24 @@ fn a_bad_value_on_standard_input_names_its_field() {
 }
 
 #[test]
+fn an_order_date_that_is_not_a_date_time_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let order = include_str!("../../testdata/scenario-7.json")
+        .replace("2018-10-19T10:50:16+08:00", "yesterday");
+    let file = write(&dir, "yesterday.json", &order);
+    let out = saga(&["start", file.to_str().unwrap()], None);
+    let line = one_line_error(&out);
+    assert!(
+        line.contains(
+            "yesterday.json is not a valid order: invalid order: order_date: must be \
+             an RFC 3339 date-time"
+        ),
+        "{line}"
+    );
+    assert!(line.contains(r#"got "yesterday""#), "{line}");
+}
+
+#[test]
 fn empty_input_is_refused() {
     let line = one_line_error(&saga(&["start", "-"], Some("")));
     assert!(

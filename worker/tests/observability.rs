@@ -1,7 +1,7 @@
 //! Seeing inside running sagas, against a real dev server and real `saga worker` processes: the
 //! `state` query mid-saga and at the end, the search attributes behind `temporal workflow list`,
-//! the Prometheus endpoint, the JSON logs, and the worker's refusal of a server that lacks the
-//! search attributes.
+//! the Prometheus endpoint, the JSON logs, and the search attributes on a plain dev server: the
+//! worker registers them, or prints the commands to run when the server refuses.
 
 mod support;
 
@@ -322,47 +322,242 @@ async fn a_mixed_run_is_listed_counted_and_logged() {
     assert_eq!(logged, orders.iter().cloned().collect());
 }
 
+/// Every workflow id the server lists for `query`, once the list has `expected` of them
+/// (visibility is eventually consistent); fails after 20 s.
+fn listed(server: &DevServer, query: &str, expected: usize) -> BTreeSet<String> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let out = server.cli(&["workflow", "list", "--query", query, "--output", "json"]);
+        assert!(
+            out.status.success(),
+            "temporal workflow list --query {query}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8_lossy(&out.stdout);
+        let list: Vec<serde_json::Value> = if text.trim().is_empty() {
+            Vec::new()
+        } else {
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"))
+        };
+        let ids: BTreeSet<String> = list
+            .iter()
+            .map(|w| w["execution"]["workflowId"].as_str().unwrap().to_owned())
+            .collect();
+        if ids.len() >= expected || Instant::now() > deadline {
+            return ids;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// The custom search attributes the server lists.
+fn registered_attributes(server: &DevServer) -> BTreeSet<String> {
+    let out = server.cli(&["operator", "search-attribute", "list", "--output", "json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    json["customAttributes"]
+        .as_object()
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default()
+}
+
+fn saga_cli(server: &DevServer, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_saga"));
+    cmd.args(args)
+        .env("TEMPORAL_ADDRESS", server.address())
+        .env("TEMPORAL_NAMESPACE", "default")
+        .env_remove("COLUMNS");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("running saga")
+}
+
 #[tokio::test(flavor = "multi_thread")]
-async fn the_worker_refuses_a_server_without_the_search_attributes() {
+async fn on_a_plain_dev_server_the_worker_registers_the_search_attributes_and_every_scenario_runs()
+{
+    // `temporal server start-dev --headless --port P`, as Temporal's docs start it.
     let server = support::start_server_without_search_attributes();
+    let wanted: BTreeSet<String> = saga_workflows::visibility::SEARCH_ATTRIBUTES
+        .iter()
+        .map(|(name, _)| name.to_string())
+        .collect();
+    assert!(registered_attributes(&server).is_disjoint(&wanted));
+
     let data = tempfile::tempdir().unwrap();
     let mut worker = WorkerProcess::start(&server, data.path(), &[]);
     let deadline = Instant::now() + Duration::from_secs(60);
-    let status = loop {
-        if let Some(status) = worker.try_wait() {
-            break status;
-        }
+    while !worker.log_text().contains("registered search attributes") {
+        assert!(
+            worker.is_running(),
+            "the worker exited: {}",
+            worker.log_text()
+        );
         assert!(
             Instant::now() < deadline,
-            "the worker kept running: {}",
+            "no registration logged: {}",
             worker.log_text()
         );
         std::thread::sleep(Duration::from_millis(100));
-    };
-    let log = worker.log_text();
-    assert!(!status.success(), "{log}");
-    let commands: Vec<&str> = log
-        .lines()
-        .map(str::trim)
-        .filter(|l| l.starts_with("temporal operator search-attribute create"))
+    }
+    assert!(registered_attributes(&server).is_superset(&wanted));
+
+    // The seven scenarios, through `saga scenarios --json`, right after the registration.
+    let out = saga_cli(&server, &["scenarios", "--json"], &[]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        worker.log_tail(20)
+    );
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["all_match"], true, "{report:#}");
+    let rows = report["scenarios"].as_array().unwrap();
+    assert_eq!(rows.len(), 7);
+    let client = server.client().await;
+    for (row, scenario) in rows.iter().zip(&SCENARIOS) {
+        assert_eq!(row["scenario"], scenario.name);
+        assert_eq!(row["matches_design"], true, "{row}");
+        assert_eq!(row["path"], serde_json::json!(scenario.path), "{row}");
+        // The fresh attributes were usable at once: no workflow task failed on an upsert.
+        let workflow_id = row["workflow_id"].as_str().unwrap();
+        let task_failures = support::history_events(&client, workflow_id)
+            .await
+            .iter()
+            .filter(|e| {
+                e.event_type()
+                    == temporalio_common::protos::temporal::api::enums::v1::EventType::WorkflowTaskFailed
+            })
+            .count();
+        assert_eq!(task_failures, 0, "{workflow_id}");
+    }
+
+    // The list query by outcome finds exactly the compensated sagas.
+    let compensated: BTreeSet<String> = rows
+        .iter()
+        .zip(&SCENARIOS)
+        .filter(|(_, s)| s.outcome.as_str() == "compensated")
+        .map(|(row, _)| row["workflow_id"].as_str().unwrap().to_owned())
         .collect();
+    assert_eq!(compensated.len(), 3);
+    assert_eq!(listed(&server, "SagaOutcome='compensated'", 3), compensated);
+    let order_id = rows[6]["order_id"].as_str().unwrap();
     assert_eq!(
-        commands,
-        [
-            "temporal operator search-attribute create --namespace default --name OrderId --type Keyword",
-            "temporal operator search-attribute create --namespace default --name SagaOutcome --type Keyword",
-            "temporal operator search-attribute create --namespace default --name SagaWaiting --type Keyword",
-        ],
-        "{log}"
+        listed(&server, &format!("OrderId='{order_id}'"), 1),
+        BTreeSet::from([rows[6]["workflow_id"].as_str().unwrap().to_owned()])
     );
 
-    // The commands it prints are the fix.
-    for command in commands {
+    // The table a person reads fits a 100-column terminal; only the links may be longer, and
+    // they stand alone on their lines.
+    let out = saga_cli(&server, &["scenarios"], &[("COLUMNS", "100")]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("all 7 scenarios took the design's path"),
+        "{text}"
+    );
+    for line in text.lines() {
+        if line.trim_start().starts_with("http://") {
+            assert!(!line.trim().contains(' '), "{line}");
+        } else {
+            assert!(line.chars().count() <= 100, "{line}");
+        }
+    }
+    assert_eq!(
+        text.lines()
+            .filter(|l| l.trim_start().starts_with("http://"))
+            .count(),
+        7,
+        "{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn when_the_server_refuses_to_register_them_the_commands_to_run_are_printed() {
+    let server = support::start_server_without_search_attributes();
+    // A SQL visibility store has ten Keyword columns per namespace: with ten taken, the server
+    // refuses to add another, as a server without operator rights would.
+    let mut fill = vec!["operator", "search-attribute", "create"];
+    let names: Vec<String> = (1..=10).map(|i| format!("Filler{i:02}")).collect();
+    for name in &names {
+        fill.extend(["--name", name, "--type", "Keyword"]);
+    }
+    let out = server.cli(&fill);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let expected: Vec<String> = saga_workflows::visibility::SEARCH_ATTRIBUTES
+        .iter()
+        .map(|(name, kind)| {
+            format!(
+                "temporal operator search-attribute create --namespace default --name {name} \
+                 --type {kind}"
+            )
+        })
+        .collect();
+    let commands_in = |text: &str| -> Vec<String> {
+        text.lines()
+            .map(str::trim)
+            .filter(|l| l.starts_with("temporal operator search-attribute create"))
+            .map(str::to_owned)
+            .collect()
+    };
+
+    // `saga start` refuses before starting anything, exit status 2, with the commands.
+    let sample = concat!(env!("CARGO_MANIFEST_DIR"), "/../testdata/scenario-7.json");
+    let out = saga_cli(&server, &["start", sample], &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("refused to register them"), "{stderr}");
+    assert!(
+        stderr.contains("more than 10"),
+        "the server's reason: {stderr}"
+    );
+    assert_eq!(commands_in(&stderr), expected, "{stderr}");
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(listed(&server, "WorkflowType='OrderSaga'", 0).is_empty());
+
+    // So does the worker, before it polls.
+    let data = tempfile::tempdir().unwrap();
+    let mut worker = WorkerProcess::start(&server, data.path(), &[]);
+    let status = worker
+        .wait_exit(Duration::from_secs(60))
+        .unwrap_or_else(|| panic!("the worker kept running: {}", worker.log_text()));
+    let log = worker.log_text();
+    assert_eq!(status.code(), Some(2), "{log}");
+    assert_eq!(commands_in(&log), expected, "{log}");
+
+    // The commands it prints are the fix, once the namespace has room.
+    let out = server.cli(&[
+        "operator",
+        "search-attribute",
+        "remove",
+        "--yes",
+        "--name",
+        &names[0],
+        "--name",
+        &names[1],
+        "--name",
+        &names[2],
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for command in &expected {
         let args: Vec<&str> = command.split(' ').skip(1).collect();
         let out = server.cli(&args);
         assert!(
             out.status.success(),
-            "{}",
+            "{command}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
     }

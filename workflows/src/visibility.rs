@@ -7,8 +7,9 @@
 //! | `SagaOutcome` | Keyword | `running` until the saga ends, then its outcome ([`OUTCOMES`]) |
 //! | `SagaWaiting` | Keyword | while a step keeps failing for infrastructure reasons, its activity type (`ProcessPayment`); unset otherwise |
 //!
-//! The server must know them before a saga upserts them (an unknown attribute fails the
-//! workflow task, and the saga would hang); the worker checks them at start.
+//! The server must know every attribute of [`SEARCH_ATTRIBUTES`] before a saga upserts it (an
+//! unknown attribute fails the workflow task, and the saga would hang). `saga worker` (and the
+//! commands that start sagas) register the missing ones at start, from this list.
 
 use crate::OrderSaga;
 use temporalio_common::search_attributes::SearchAttributeKey;
@@ -29,7 +30,8 @@ pub fn saga_waiting_cleared() -> temporalio_common::search_attributes::SearchAtt
     CLEARED.value_set(Vec::new())
 }
 
-/// The attributes the saga sets, with their server type, for the worker's start-up check.
+/// The attributes the saga sets, with their server type (as the `temporal` CLI names it:
+/// `Keyword`, `KeywordList`, `Datetime`, …), which the worker registers when they are missing.
 pub const SEARCH_ATTRIBUTES: [(&str, &str); 3] = [
     ("OrderId", "Keyword"),
     ("SagaOutcome", "Keyword"),

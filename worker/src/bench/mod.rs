@@ -87,6 +87,7 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<Report> {
         );
     }
     let client = connect::connect().await?;
+    crate::search_attributes::ensure(&client).await?;
     let stores = match (&args.data_dir, args.no_store_check) {
         (Some(dir), false) => Some(verify::open_stores(dir).await?),
         _ => None,

@@ -17,13 +17,6 @@ use std::{
 };
 use temporalio_client::Client;
 
-/// Search attributes the saga sets; the dev server must know them.
-pub const SEARCH_ATTRIBUTES: &[&str] = &[
-    "OrderId=Keyword",
-    "SagaOutcome=Keyword",
-    "SagaWaiting=Keyword",
-];
-
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -54,8 +47,10 @@ pub struct ServerOptions {
     pub db_file: Option<PathBuf>,
     /// Reuse this gRPC port (for restarts).
     pub port: Option<u16>,
-    /// Leave out the `--search-attribute` flags (the worker must refuse such a server).
-    pub without_search_attributes: bool,
+    /// Start it as Temporal's docs do, `temporal server start-dev --headless --port P` and
+    /// nothing else: no search attributes (the worker must register them), default log level,
+    /// ports for HTTP and metrics picked by the server.
+    pub plain: bool,
 }
 
 impl DevServer {
@@ -88,23 +83,22 @@ impl DevServer {
         let port = options.port.unwrap_or_else(free_port);
         let log = std::env::temp_dir().join(format!("saga-test-server-{port}.log"));
         let mut cmd = Command::new(temporal_bin());
-        cmd.args([
-            "server",
-            "start-dev",
-            "--log-level",
-            "error",
-            "--ip",
-            "127.0.0.1",
-        ])
-        .args(["--port", &port.to_string()])
-        .args(["--http-port", &free_port().to_string()])
-        .args(["--metrics-port", &free_port().to_string()]);
-        if !options.without_search_attributes {
-            for sa in SEARCH_ATTRIBUTES {
-                cmd.args(["--search-attribute", sa]);
+        cmd.args(["server", "start-dev"]);
+        if options.plain {
+            cmd.args(["--headless", "--port", &port.to_string()]);
+        } else {
+            cmd.args(["--log-level", "error", "--ip", "127.0.0.1"])
+                .args(["--port", &port.to_string()])
+                .args(["--http-port", &free_port().to_string()])
+                .args(["--metrics-port", &free_port().to_string()]);
+            // Registered at start, as most tests' servers would have them already.
+            for (name, kind) in saga_workflows::visibility::SEARCH_ATTRIBUTES {
+                cmd.args(["--search-attribute", &format!("{name}={kind}")]);
             }
         }
-        let ui_port = if options.ui {
+        let ui_port = if options.plain {
+            None
+        } else if options.ui {
             let ui = free_port();
             cmd.args(["--ui-port", &ui.to_string()]);
             Some(ui)
@@ -825,10 +819,11 @@ pub async fn wait_until_started(server: &DevServer, workflow_id: &str, activity_
     }
     panic!("{activity_type} of {workflow_id} did not start within 60 s");
 }
-/// A dev server without the saga's search attributes, as a server set up by hand may be.
+/// A dev server started the way Temporal's docs start one, without the saga's search attributes
+/// (see [`ServerOptions::plain`]).
 pub fn start_server_without_search_attributes() -> DevServer {
     DevServer::start_with(ServerOptions {
-        without_search_attributes: true,
+        plain: true,
         ..Default::default()
     })
 }

@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# Two builds of `saga` side by side: is the worker of build B slower than build A's? Used to
+# judge a build setting (release profile, features) by what it does to the worker, with the
+# method of BENCHMARKS.md: one in-memory dev server, one load generator (`saga bench` of build
+# B) for both, a fresh worker process and queue per run, the two builds alternating (the first
+# rotating each round), every answer checked; medians over rounds and the per-round ratio B/A.
+#
+# Usage: scripts/bench-ab.sh BIN_A BIN_B
+# Knobs (environment): ROUNDS (3), N (1000 sagas per run), C (100), MODES ("remote local"),
+# WARMUP (20), OUT (results directory).
+set -euo pipefail
+
+[[ $# == 2 ]] || { echo "usage: $0 BIN_A BIN_B" >&2; exit 2; }
+A=$1 B=$2
+ROUNDS=${ROUNDS:-3}
+N=${N:-1000}
+C=${C:-100}
+MODES=${MODES:-"remote local"}
+WARMUP=${WARMUP:-20}
+OUT=${OUT:-$(mktemp -d /tmp/bench-ab.XXXXXX)}
+mkdir -p "$OUT"
+log() { echo "[bench-ab $(date -u +%H:%M:%S)] $*" >&2; }
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+PIDS=()
+cleanup() {
+    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+}
+trap cleanup EXIT
+
+PORT=$(free_port)
+export TEMPORAL_ADDRESS=127.0.0.1:$PORT TEMPORAL_NAMESPACE=default
+log "one in-memory dev server on $TEMPORAL_ADDRESS; results in $OUT"
+temporal server start-dev --headless --ip 127.0.0.1 --port "$PORT" \
+    --http-port "$(free_port)" --metrics-port "$(free_port)" --log-level error \
+    >"$OUT/server.log" 2>&1 &
+SERVER_PID=$!
+PIDS+=("$SERVER_PID")
+for _ in $(seq 100); do
+    temporal operator namespace describe --namespace default --address "$TEMPORAL_ADDRESS" \
+        >/dev/null 2>&1 && break
+    sleep 0.3
+done
+
+# run LABEL BIN MODE ROUND: one measured run with a fresh worker of BIN on a fresh queue.
+run() {
+    local label=$1 bin=$2 mode=$3 round=$4
+    local name=$label-$mode-r$round
+    local dir=$OUT/$name queue=ab-$name-$RANDOM
+    mkdir -p "$dir"
+    SAGA_DATA_DIR=$dir SAGA_LOG=warn "$bin" worker --task-queue "$queue" --dispatch "$mode" \
+        >"$dir/worker.log" 2>&1 &
+    local worker=$!
+    PIDS+=("$worker")
+    log "$name: $N sagas at concurrency $C"
+    if ! "$B" bench --label "$label" --sagas "$N" --concurrency "$C" --task-queue "$queue" \
+        --warmup "$WARMUP" --worker-pid "$worker" --server-pid "$SERVER_PID" \
+        --data-dir "$dir" --json --quiet >"$dir/report.json" 2>"$dir/bench.log"; then
+        log "$name FAILED: $(cat "$dir/bench.log")"
+        exit 1
+    fi
+    python3 - "$dir/report.json" "$mode" "$round" >>"$OUT/runs.jsonl" <<'PY'
+import json, sys
+report = json.load(open(sys.argv[1]))
+report.update(mode=sys.argv[2], round=int(sys.argv[3]))
+print(json.dumps(report, separators=(",", ":")))
+PY
+    kill "$worker" 2>/dev/null || true
+    wait "$worker" 2>/dev/null || true
+}
+
+for round in $(seq "$ROUNDS"); do
+    for mode in $MODES; do
+        if ((round % 2)); then
+            run A "$A" "$mode" "$round"
+            run B "$B" "$mode" "$round"
+        else
+            run B "$B" "$mode" "$round"
+            run A "$A" "$mode" "$round"
+        fi
+    done
+done
+
+python3 - "$OUT/runs.jsonl" <<'PY'
+import json, statistics, sys
+runs = [json.loads(l) for l in open(sys.argv[1])]
+def med(xs): return statistics.median(xs) if xs else float("nan")
+metrics = [("sagas/s", lambda r: r["sagas_per_s"]),
+           ("p50 ms", lambda r: r["latency"]["p50_ms"]),
+           ("p95 ms", lambda r: r["latency"]["p95_ms"]),
+           ("worker CPU ms/saga", lambda r: r["worker"]["cpu_ms_per_saga"]),
+           ("worker peak RSS MiB", lambda r: r["worker"]["peak_rss_mib"])]
+print(f"{'mode':7} {'metric':20} {'A (median)':>11} {'B (median)':>11} {'B/A per round (median, range)':>32}")
+for mode in sorted({r["mode"] for r in runs}):
+    for name, get in metrics:
+        a = {r["round"]: get(r) for r in runs if r["mode"] == mode and r["label"] == "A"}
+        b = {r["round"]: get(r) for r in runs if r["mode"] == mode and r["label"] == "B"}
+        ratios = [b[k] / a[k] for k in sorted(a) if k in b and a[k]]
+        print(f"{mode:7} {name:20} {med(list(a.values())):11.2f} {med(list(b.values())):11.2f} "
+              f"{med(ratios):14.3f} ({min(ratios):.3f}-{max(ratios):.3f})")
+fails = sum(r["failures"] for r in runs)
+print(f"{len(runs)} runs, {sum(r['paths_checked'] for r in runs)} sagas checked, {fails} wrong answers")
+PY

@@ -1,0 +1,201 @@
+//! `make demo`'s clean-up as a user meets it: the demo's output piped into another program
+//! (`make demo | tee demo.log`), then Ctrl-C in the terminal, which sends SIGINT to the whole
+//! foreground process group, the demo script and `tee` alike. `tee` dies at once and the script
+//! is left writing into a closed pipe; it must still stop the worker and the server, and leave
+//! both ports free.
+//!
+//! The script runs as `make demo` runs it (`scripts/demo.sh`), with this build's `saga` binary
+//! (`SAGA_BIN`), ports and a data directory of its own.
+
+mod support;
+
+use std::{
+    io::Read as _,
+    net::TcpListener,
+    os::unix::process::CommandExt as _,
+    path::Path,
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+use support::free_port;
+
+/// The demo's process group and the processes it started; whatever is still alive when the test
+/// ends (it failed) is killed, so a failure leaves nothing running on the machine.
+struct Demo {
+    shell: Child,
+    pids: Vec<i32>,
+}
+
+impl Drop for Demo {
+    fn drop(&mut self) {
+        for &pid in &self.pids {
+            // SAFETY: plain kill(2) on a pid this test read from the demo's own output.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+        // SAFETY: kill(2) of the process group this test created for the demo.
+        unsafe { libc::kill(-(self.shell.id() as i32), libc::SIGKILL) };
+        let _ = self.shell.wait();
+    }
+}
+
+fn alive(pid: i32) -> bool {
+    // A zombie has exited; only its parent has not read its status yet.
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            stat.rsplit_once(')')
+                .map(|(_, rest)| rest.trim_start().to_owned())
+        })
+        .is_some_and(|rest| !rest.starts_with('Z'))
+}
+
+fn port_free(port: u16) -> bool {
+    TcpListener::bind(("127.0.0.1", port)).is_ok()
+}
+
+/// Processes whose command line or environment mentions `needle` (this test's data directory).
+fn processes_mentioning(needle: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return found;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(|n| n.parse::<i32>().ok()) else {
+            continue;
+        };
+        if pid == std::process::id() as i32 || !alive(pid) {
+            continue;
+        }
+        let read = |file: &str| std::fs::read(entry.path().join(file)).unwrap_or_default();
+        let cmdline = String::from_utf8_lossy(&read("cmdline")).replace('\0', " ");
+        let environ = String::from_utf8_lossy(&read("environ")).into_owned();
+        if cmdline.contains(needle) || environ.contains(needle) {
+            found.push(format!("{pid}: {cmdline}"));
+        }
+    }
+    found
+}
+
+/// `server pid N, worker pid M` from the demo's banner.
+fn pids_in(banner: &str) -> Option<(i32, i32)> {
+    let line = banner.lines().find(|l| l.contains("server pid"))?;
+    let numbers: Vec<i32> = line
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|n| n.parse().ok())
+        .collect();
+    match numbers[..] {
+        [server, worker] => Some((server, worker)),
+        _ => None,
+    }
+}
+
+#[test]
+fn ctrl_c_with_the_output_piped_into_tee_stops_worker_and_server() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let data = tempfile::tempdir().unwrap();
+    let (port, ui_port) = (free_port(), free_port());
+    let out_file = data.path().join("demo.out");
+    let err_file = data.path().join("demo.err");
+    let mut command = Command::new("bash");
+    // As a terminal's shell starts a foreground job: SIGINT and SIGPIPE at their defaults, even
+    // when this test itself runs with them ignored (a background job, Rust's SIGPIPE handling).
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        command.pre_exec(|| {
+            libc::signal(libc::SIGINT, libc::SIG_DFL);
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+            Ok(())
+        })
+    };
+    let shell = command
+        .arg("-c")
+        .arg(r#"scripts/demo.sh | tee "$DEMO_OUT" >/dev/null"#)
+        .current_dir(&repo)
+        .env("DEMO_OUT", &out_file)
+        .env("DEMO_PORT", port.to_string())
+        .env("DEMO_UI_PORT", ui_port.to_string())
+        .env("SAGA_DATA_DIR", data.path())
+        .env("SAGA_BIN", env!("CARGO_BIN_EXE_saga"))
+        .env_remove("TEMPORAL_ADDRESS")
+        .env_remove("SAGA_FAULTS")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&err_file).unwrap())
+        // Its own process group, as a terminal gives a foreground job: the group gets the SIGINT.
+        .process_group(0)
+        .spawn()
+        .expect("running bash");
+    let mut demo = Demo {
+        shell,
+        pids: Vec::new(),
+    };
+    let read = |path: &Path| {
+        let mut text = String::new();
+        if let Ok(mut f) = std::fs::File::open(path) {
+            let _ = f.read_to_string(&mut text);
+        }
+        text
+    };
+
+    // Up and the scenarios done: the banner names the processes.
+    let deadline = Instant::now() + Duration::from_secs(240);
+    let (server_pid, worker_pid) = loop {
+        let out = read(&out_file);
+        if out.contains("keep running until you press Ctrl-C")
+            && let Some(pids) = pids_in(&out)
+        {
+            break pids;
+        }
+        if let Ok(Some(status)) = demo.shell.try_wait() {
+            panic!(
+                "the demo ended ({status}) before it was up:\n{out}\n{}",
+                read(&err_file)
+            );
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the demo was not up in 240 s:\n{out}\n{}",
+            read(&err_file)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    demo.pids = vec![server_pid, worker_pid];
+    let out = read(&out_file);
+    assert!(
+        out.contains("all 7 scenarios took the design's path"),
+        "{out}"
+    );
+    assert!(alive(server_pid) && alive(worker_pid));
+    assert!(!port_free(port) && !port_free(ui_port));
+
+    // Ctrl-C: SIGINT to the whole group. `tee` dies, the script's stdout is a closed pipe.
+    // SAFETY: kill(2) of the process group this test created.
+    assert_eq!(
+        unsafe { libc::kill(-(demo.shell.id() as i32), libc::SIGINT) },
+        0
+    );
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while demo.shell.try_wait().unwrap().is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "the demo did not end within 90 s of Ctrl-C: {}",
+            read(&err_file)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let stderr = read(&err_file);
+    assert!(!alive(worker_pid), "the worker still runs: {stderr}");
+    assert!(!alive(server_pid), "the server still runs: {stderr}");
+    assert!(port_free(port), "port {port} is still taken: {stderr}");
+    assert!(
+        port_free(ui_port),
+        "port {ui_port} is still taken: {stderr}"
+    );
+    let left = processes_mentioning(&data.path().display().to_string());
+    assert!(left.is_empty(), "processes left: {left:#?}\n{stderr}");
+    // It said what it did on stderr, which a terminal still shows.
+    assert!(stderr.contains("stopping the worker"), "{stderr}");
+    assert!(stderr.contains("stopping the Temporal server"), "{stderr}");
+    assert!(stderr.contains("demo: stopped."), "{stderr}");
+}
