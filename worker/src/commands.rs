@@ -284,3 +284,14 @@ pub async fn bench(args: &saga_worker::bench::BenchArgs) -> anyhow::Result<ExitC
         ExitCode::FAILURE
     })
 }
+
+pub async fn codec_server(
+    args: &saga_worker::encryption::CodecServerArgs,
+) -> anyhow::Result<ExitCode> {
+    saga_worker::encryption::serve(args, async {
+        let signal = run_worker::shutdown_signal().await;
+        tracing::info!("{signal} received: stopping the codec server");
+    })
+    .await?;
+    Ok(ExitCode::SUCCESS)
+}
