@@ -79,6 +79,8 @@ fn read_order(file: &Path) -> anyhow::Result<Order> {
 
 /// Connects for a one-shot command, with a hint for the commonest failure: no server running.
 async fn client() -> anyhow::Result<temporalio_client::Client> {
+    // A bad key setting is reported as itself, not as a server that did not answer.
+    saga_worker::encryption::keys_from_env()?;
     connect::connect().await.context(
         "no Temporal server answered (start one with `make demo` or `temporal server start-dev`, \
          or point TEMPORAL_ADDRESS at yours)",
