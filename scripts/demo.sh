@@ -3,6 +3,10 @@
 # `saga worker`, and the seven reference scenarios run against them. Server and worker keep
 # running until Ctrl-C, so the sagas can be read in the Web UI; then both are stopped.
 #
+# Payloads are encrypted (keys in SAGA_ENCRYPTION_KEYS_FILE, default: a key made once in
+# DATA/encryption-keys.txt) and `saga codec-server` on DEMO_CODEC_PORT (default DEMO_PORT + 2000)
+# decrypts them for the Web UI, which is pointed at it.
+#
 # DEMO_PORT (default 7233) and DEMO_UI_PORT (default DEMO_PORT + 1000) move the server;
 # SAGA_DATA_DIR (default ./data) holds the service databases, temporal.db and the logs;
 # SAGA_BIN (default target/release/saga) picks the binary.
@@ -11,6 +15,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 port="${DEMO_PORT:-7233}"
 ui_port="${DEMO_UI_PORT:-$((port + 1000))}"
+codec_port="${DEMO_CODEC_PORT:-$((port + 2000))}"
 data="${SAGA_DATA_DIR:-data}"
 saga="${SAGA_BIN:-target/release/saga}"
 mkdir -p "$data/logs"
@@ -18,7 +23,7 @@ server_log="$data/logs/temporal.log"
 worker_log="$data/logs/worker.log"
 
 in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-for p in "$port" "$ui_port"; do
+for p in "$port" "$ui_port" "$codec_port"; do
     if in_use "$p"; then
         echo "demo: port $p is already in use (another Temporal server?)." >&2
         echo "demo: stop it, or pick free ports: make demo DEMO_PORT=7300 (UI on DEMO_PORT+1000)" >&2
@@ -65,6 +70,7 @@ stop_process() {
 
 server_pid=
 worker_pid=
+codec_pid=
 stop() {
     # Nothing may interrupt the clean-up: not a failing write (set -e), not a second Ctrl-C.
     set +e
@@ -73,6 +79,7 @@ stop() {
     note ""
     # The worker first (it finishes in-flight steps within its 10 s grace period), then the server.
     stop_process worker "$worker_pid" 20
+    stop_process "codec server" "$codec_pid" 10
     stop_process "Temporal server" "$server_pid" 15
     note "demo: stopped. Data stays in $data/ (delete it to start afresh)."
 }
@@ -80,6 +87,16 @@ trap stop EXIT
 # Ctrl-C is how the demo is meant to end: a clean stop, exit status 0. A closed terminal too.
 trap 'exit 0' INT HUP
 trap 'exit 143' TERM
+
+# One key, made once and kept with the demo's data, unless a keys file is given.
+keys_file="${SAGA_ENCRYPTION_KEYS_FILE:-$data/encryption-keys.txt}"
+if [ ! -s "$keys_file" ]; then
+    say "demo: making an encryption key in $keys_file"
+    (umask 077 && echo "demo-1 $(head -c 32 /dev/urandom | base64)" >"$keys_file")
+fi
+export SAGA_ENCRYPTION_KEYS_FILE="$keys_file"
+codec_url="http://localhost:$codec_port"
+codec_log="$data/logs/codec-server.log"
 
 say "demo: starting the Temporal dev server on 127.0.0.1:$port (Web UI http://localhost:$ui_port)"
 # Server and worker run in sessions of their own, so that Ctrl-C reaches only this script,
@@ -89,6 +106,7 @@ setsid temporal server start-dev \
     --db-filename "$data/temporal.db" \
     --search-attribute OrderId=Keyword --search-attribute SagaOutcome=Keyword \
     --search-attribute SagaWaiting=Keyword \
+    --ui-codec-endpoint "$codec_url" \
     --log-level warn >"$server_log" 2>&1 &
 server_pid=$!
 
@@ -111,6 +129,10 @@ fi
 
 export TEMPORAL_ADDRESS="$address" TEMPORAL_NAMESPACE=default SAGA_DATA_DIR="$data"
 export SAGA_UI_URL="http://localhost:$ui_port"
+say "demo: starting the codec server on $codec_url (payloads encrypted with $keys_file)"
+setsid "$saga" codec-server --port "$codec_port" \
+    --cors-origin "http://localhost:$ui_port,http://127.0.0.1:$ui_port" >"$codec_log" 2>&1 &
+codec_pid=$!
 say "demo: starting the worker ($saga worker)"
 setsid "$saga" worker >"$worker_log" 2>&1 &
 worker_pid=$!
@@ -124,8 +146,12 @@ demo: the Temporal server and the worker keep running until you press Ctrl-C.
 demo:   Web UI       http://localhost:$ui_port/namespaces/default/workflows
 demo:   server log   $server_log
 demo:   worker log   $worker_log
-demo:   processes    server pid $server_pid, worker pid $worker_pid
-demo:   try          TEMPORAL_ADDRESS=$address $saga start --wait testdata/scenario-5.json
+demo:   processes    server pid $server_pid, worker pid $worker_pid, codec server pid $codec_pid
+demo:   codec server $codec_url (log $codec_log); orders are encrypted in the server:
+demo:                temporal workflow show -w <workflow id> --address $address          (ciphertext)
+demo:                temporal workflow show -w <workflow id> --address $address --codec-endpoint $codec_url
+demo:   try          export SAGA_ENCRYPTION_KEYS_FILE=$keys_file TEMPORAL_ADDRESS=$address
+demo:                $saga start --wait testdata/scenario-5.json
 demo:                SAGA_DATA_DIR=$data $saga status <order id from the table>
 MSG
 if [ -z "$scenarios_ok" ]; then
@@ -133,6 +159,6 @@ if [ -z "$scenarios_ok" ]; then
 fi
 
 # Returns when either process ends on its own, or when Ctrl-C runs the trap.
-wait -n "$server_pid" "$worker_pid" || true
-note "demo: a process ended unexpectedly; see $server_log and $worker_log"
+wait -n "$server_pid" "$worker_pid" "$codec_pid" || true
+note "demo: a process ended unexpectedly; see $server_log, $worker_log and $codec_log"
 exit 1

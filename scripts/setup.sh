@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs what building, the demo and the tests need and a fresh Debian machine with Rust,
 # Python 3 and pip lacks: protoc with Google's well-known .proto files (the Temporal SDK's build
-# needs both), the `temporal` CLI (dev server, Web UI) and Chromium (the Web UI browser test). Quiet when everything is there; says
-# what it installs otherwise. Safe to run again.
+# needs both), the `temporal` CLI (dev server, Web UI), and for the tests Chromium (the Web UI
+# browser tests) and nginx (the TLS terminator of the mTLS test). Quiet when everything is there;
+# says what it installs otherwise. Safe to run again.
 #
-# Usage: scripts/setup.sh [--no-browser]   (the demo needs no browser; the tests do)
+# Usage: scripts/setup.sh [--no-browser]   (the demo needs neither browser nor nginx; the tests do)
 set -euo pipefail
 
 browser=1
@@ -76,4 +77,10 @@ fi
 
 if [ -n "$browser" ] && ! command -v chromium >/dev/null 2>&1; then
     apt_install chromium
+fi
+
+# Debian's nginx only as a program for the mTLS test, which runs it on its own config: the
+# package's own service is neither needed nor started here.
+if [ -n "$browser" ] && ! [ -x /usr/sbin/nginx ] && ! command -v nginx >/dev/null 2>&1; then
+    apt_install nginx
 fi

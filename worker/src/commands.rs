@@ -78,6 +78,8 @@ fn read_order(file: &Path) -> anyhow::Result<Order> {
 
 /// Connects for a one-shot command, with a hint for the commonest failure: no server running.
 async fn client() -> anyhow::Result<temporalio_client::Client> {
+    // A bad key setting is reported as itself, not as a server that did not answer.
+    saga_worker::encryption::keys_from_env()?;
     connect::connect().await.context(
         "no Temporal server answered (start one with `make demo` or `temporal server start-dev`, \
          or point TEMPORAL_ADDRESS at yours)",
@@ -252,4 +254,15 @@ pub async fn bench(args: &saga_worker::bench::BenchArgs) -> anyhow::Result<ExitC
     } else {
         ExitCode::FAILURE
     })
+}
+
+pub async fn codec_server(
+    args: &saga_worker::encryption::CodecServerArgs,
+) -> anyhow::Result<ExitCode> {
+    saga_worker::encryption::serve(args, async {
+        let signal = run_worker::shutdown_signal().await;
+        tracing::info!("{signal} received: stopping the codec server");
+    })
+    .await?;
+    Ok(ExitCode::SUCCESS)
 }

@@ -20,6 +20,8 @@ pub fn options() -> anyhow::Result<(ConnectionOptions, ClientOptions)> {
         )
     })?;
     connection.grpc_compression = grpc_compression_from_env()?;
+    let mut client = client;
+    client.data_converter = crate::encryption::data_converter_from_env()?;
     Ok((connection, client))
 }
 
@@ -53,13 +55,21 @@ pub async fn connect() -> anyhow::Result<Client> {
 }
 
 /// Connects, retrying with backoff until the server answers: a worker may start before its
-/// server (docker compose, systemd), and should simply wait for it.
+/// server (docker compose, systemd), and should simply wait for it. A certificate problem is
+/// not waited out: it fails at once, saying which setting to fix.
 pub async fn connect_with_retry() -> anyhow::Result<Client> {
     let mut delay = Duration::from_millis(500);
+    let client_certificate = options()?
+        .0
+        .tls_options
+        .is_some_and(|tls| tls.client_tls_options.is_some());
     loop {
         match connect().await {
             Ok(client) => return Ok(client),
             Err(e) => {
+                if let Some(reason) = crate::connection_errors::permanent(&e, client_certificate) {
+                    return Err(e.context(reason));
+                }
                 tracing::warn!("{e:#}; retrying in {delay:?}");
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(Duration::from_secs(10));
@@ -70,6 +80,15 @@ pub async fn connect_with_retry() -> anyhow::Result<Client> {
 
 /// Connects to an explicit address (tests, tools that manage their own server).
 pub async fn connect_to(address: &str, namespace: &str) -> anyhow::Result<Client> {
+    connect_to_with(address, namespace, Default::default()).await
+}
+
+/// [`connect_to`] with a data converter of the caller's (tests of payload encryption).
+pub async fn connect_to_with(
+    address: &str,
+    namespace: &str,
+    data_converter: temporalio_common::data_converters::DataConverter,
+) -> anyhow::Result<Client> {
     let url = if address.contains("://") {
         address.to_owned()
     } else {
@@ -82,7 +101,9 @@ pub async fn connect_to(address: &str, namespace: &str) -> anyhow::Result<Client
         .with_context(|| format!("connecting to the Temporal server at {address}"))?;
     Ok(Client::new(
         connection,
-        ClientOptions::new(namespace.to_owned()).build(),
+        ClientOptions::new(namespace.to_owned())
+            .data_converter(data_converter)
+            .build(),
     )?)
 }
 

@@ -13,6 +13,7 @@ use temporalio_client::{
 };
 use temporalio_common::{
     data_converters::{PayloadConverter, RawValue},
+    protos::temporal::api::enums::v1::EventType,
     search_attributes::SearchAttributes,
 };
 
@@ -40,7 +41,13 @@ pub async fn start(
     order: &Order,
 ) -> anyhow::Result<Started> {
     let input = RawValue::from_value(order, &PayloadConverter::serde_json());
-    let (summary, details) = describe(order);
+    // The SDK sends the Web UI's summary and details as they are, past any codec: with
+    // encryption on they carry only what the workflow id shows anyway.
+    let (summary, details) = if crate::encryption::encrypts(client).await {
+        describe_redacted(order)
+    } else {
+        describe(order)
+    };
     let options = WorkflowStartOptions::new(task_queue, workflow_id)
         .search_attributes(initial_search_attributes(&order.order_id))
         .static_summary(summary)
@@ -89,6 +96,16 @@ pub fn describe(order: &Order) -> (String, String) {
     (summary, details)
 }
 
+/// [`describe`] for an encrypted saga: nothing about the order at all (its id is in the
+/// workflow id and the `OrderId` search attribute; the rest is for key holders only).
+pub fn describe_redacted(_order: &Order) -> (String, String) {
+    (
+        "order saga · encrypted".to_owned(),
+        "The order is encrypted: read it through the codec server (`saga codec-server`)."
+            .to_owned(),
+    )
+}
+
 /// Waits for the saga to close and reads its path and outcome from the history.
 pub async fn wait(client: &Client, started: &Started) -> anyhow::Result<SagaHistory> {
     let handle = client.get_workflow_handle::<OrderSaga>(&started.workflow_id);
@@ -99,12 +116,21 @@ pub async fn wait(client: &Client, started: &Started) -> anyhow::Result<SagaHist
 
 /// The history of the latest run of `workflow_id`.
 pub async fn history(client: &Client, workflow_id: &str) -> anyhow::Result<SagaHistory> {
-    let events = client
+    let mut events = client
         .get_workflow_handle::<OrderSaga>(workflow_id)
         .fetch_history(WorkflowFetchHistoryOptions::default())
         .into_events()
         .await
         .with_context(|| format!("reading the history of {workflow_id}"))?;
+    // Failure messages of an encrypted saga are read decrypted, as the workflow wrote them.
+    // Only the events the outcome is read from: a saga followed live is read many times.
+    let outcome_events = events.iter_mut().filter(|e| {
+        matches!(
+            e.event_type(),
+            EventType::WorkflowExecutionFailed | EventType::MarkerRecorded
+        )
+    });
+    crate::encryption::decode_history(&client.options().data_converter, outcome_events).await;
     Ok(SagaHistory::from_events(&events))
 }
 

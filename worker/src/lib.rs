@@ -5,6 +5,8 @@
 pub mod bench;
 pub mod config;
 pub mod connect;
+pub mod connection_errors;
+pub mod encryption;
 pub mod history;
 pub mod launch;
 pub mod observability;

@@ -141,6 +141,16 @@ enum Command {
     /// Start many sagas against a running server and worker; report throughput, latency, the
     /// worker's CPU and memory, and check every answer. Exits non-zero on any wrong answer.
     Bench(saga_worker::bench::BenchArgs),
+    /// Serve Temporal's codec server protocol with the encryption keys, so the Web UI and the
+    /// CLIs (`temporal … --codec-endpoint`, tctl's `--codec_endpoint`) read encrypted sagas.
+    ///
+    /// Keys come from SAGA_ENCRYPTION_KEYS_FILE (or SAGA_ENCRYPTION_KEYS), the bearer token it
+    /// demands from SAGA_CODEC_AUTH_TOKEN: neither from the command line.
+    #[command(after_help = "Examples:
+  SAGA_ENCRYPTION_KEYS_FILE=keys.txt saga codec-server --port 8081
+  temporal server start-dev --ui-codec-endpoint http://localhost:8081
+  temporal workflow show -w order-… --codec-endpoint http://localhost:8081")]
+    CodecServer(saga_worker::encryption::CodecServerArgs),
     /// Show what each service holds for an order.
     Status {
         order_id: String,
@@ -153,7 +163,13 @@ enum Command {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    commands::init_logging(cli.log_json, matches!(cli.command, Command::Worker { .. }));
+    commands::init_logging(
+        cli.log_json,
+        matches!(
+            cli.command,
+            Command::Worker { .. } | Command::CodecServer(_)
+        ),
+    );
     let outcome = match cli.command {
         Command::Worker {
             task_queue,
@@ -190,6 +206,7 @@ async fn main() -> ExitCode {
         Command::History { workflow_id } => commands::history(&workflow_id).await,
         Command::Status { order_id, json } => commands::status(&order_id, json).await,
         Command::Bench(args) => commands::bench(&args).await,
+        Command::CodecServer(args) => commands::codec_server(&args).await,
     };
     match outcome {
         Ok(code) => code,

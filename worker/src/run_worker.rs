@@ -60,6 +60,11 @@ pub async fn run(settings: WorkerSettings) -> anyhow::Result<()> {
         .roles
         .plan(&settings.task_queue, &settings.queues)?;
     let services = settings.roles.services();
+    // A malformed encryption key stops the worker here too, before any database is opened.
+    tracing::info!(
+        "payload encryption {}",
+        crate::encryption::describe(crate::encryption::keys_from_env()?.as_ref())
+    );
 
     let stores_config = config::stores_config()?;
     let faults = Arc::new(Faults::from_env()?);
@@ -196,7 +201,8 @@ fn build_worker(
     Ok(worker)
 }
 
-async fn shutdown_signal() -> &'static str {
+/// Waits for SIGINT or SIGTERM; names the one that came.
+pub async fn shutdown_signal() -> &'static str {
     use tokio::signal::unix::{SignalKind, signal};
     match signal(SignalKind::terminate()) {
         Ok(mut term) => tokio::select! {

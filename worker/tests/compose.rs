@@ -318,3 +318,86 @@ fn a_compose_client_accepts_the_file_when_one_is_installed() {
 fn run_in(dir: &Path, bin: &str, args: &[&str]) -> Option<std::process::Output> {
     Command::new(bin).args(args).current_dir(dir).output().ok()
 }
+
+fn volumes(service: &Value) -> Vec<String> {
+    service["volumes"]
+        .as_sequence()
+        .map(|v| v.iter().map(scalar).collect())
+        .unwrap_or_default()
+}
+
+#[test]
+fn payloads_are_encrypted_and_the_ui_and_tools_decrypt_through_the_codec_server() {
+    let c = compose();
+    // One key file, made once into a volume, shared by the worker and the codec server.
+    let keys = service(&c, "encryption-keys");
+    let script = serde_norway::to_string(&keys["entrypoint"]).unwrap();
+    assert!(
+        script.contains("/keys/keys.txt") && script.contains("head -c 32 /dev/urandom"),
+        "{script}"
+    );
+    assert!(
+        script.contains("if [ ! -s /keys/keys.txt ]"),
+        "never overwrite a key: {script}"
+    );
+    assert!(volumes(keys).contains(&"saga-keys:/keys".to_owned()));
+    assert!(
+        c["volumes"].get("saga-keys").is_some(),
+        "saga-keys declared"
+    );
+
+    let worker = service(&c, "worker");
+    let codec = service(&c, "codec-server");
+    for (name, s) in [("worker", worker), ("codec-server", codec)] {
+        assert_eq!(
+            env(s, "SAGA_ENCRYPTION_KEYS_FILE").as_deref(),
+            Some("/keys/keys.txt"),
+            "{name}"
+        );
+        assert!(
+            volumes(s).contains(&"saga-keys:/keys:ro".to_owned()),
+            "{name} reads the keys: {:?}",
+            volumes(s)
+        );
+        assert_eq!(
+            depends_on(s, "encryption-keys"),
+            "service_completed_successfully",
+            "{name}"
+        );
+    }
+
+    // The codec server: built here, on 8081, reachable from the host's browser only locally.
+    assert_eq!(image(codec), image(worker));
+    let command: Vec<String> = codec["command"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(scalar)
+        .collect();
+    assert_eq!(&command[..1], ["codec-server"]);
+    assert!(
+        command.windows(2).any(|w| w == ["--port", "8081"]),
+        "{command:?}"
+    );
+    assert_eq!(ports(codec), ["127.0.0.1:8081:8081"]);
+    let origins = env(codec, "SAGA_CODEC_CORS_ORIGINS").unwrap_or_default();
+    assert!(
+        origins.split(',').any(|o| o == "http://localhost:8080"),
+        "the Web UI's origin is allowed: {origins}"
+    );
+
+    // The UI (in the browser, so the host's address) and the CLIs (on the compose network).
+    assert_eq!(
+        env(service(&c, "temporal-ui"), "TEMPORAL_CODEC_ENDPOINT").as_deref(),
+        Some("http://localhost:8081")
+    );
+    let tools = service(&c, "temporal-admin-tools");
+    assert_eq!(
+        env(tools, "TEMPORAL_CODEC_ENDPOINT").as_deref(),
+        Some("http://codec-server:8081")
+    );
+    assert_eq!(
+        env(tools, "TEMPORAL_CLI_CODEC_ENDPOINT").as_deref(),
+        Some("http://codec-server:8081")
+    );
+}

@@ -57,8 +57,9 @@ pub(crate) fn classify(error: &ActivityExecutionError) -> RoundFailure {
         {
             RoundFailure::OutOfTime(last_failure(cause))
         }
-        _ if retry_state == RetryState::Timeout => RoundFailure::OutOfTime(describe(cause)),
-        _ => RoundFailure::Infrastructure(describe(cause)),
+        // An infrastructure failure's message names the service and the fault already.
+        _ if retry_state == RetryState::Timeout => RoundFailure::OutOfTime(cause.message.clone()),
+        _ => RoundFailure::Infrastructure(cause.message.clone()),
     }
 }
 
@@ -76,7 +77,7 @@ fn describe(failure: &Failure) -> String {
 /// one: that is what the saga was waiting on.
 fn last_failure(timeout: &Failure) -> String {
     match timeout.cause.as_deref() {
-        Some(last) => describe(last),
+        Some(last) => last.message.clone(),
         None => timeout.message.clone(),
     }
 }

@@ -6,6 +6,7 @@
 
 #![allow(dead_code)] // each test binary uses its own part of the support code
 
+pub mod browser;
 pub mod deploy;
 
 use saga_activities::{Service, Stores, StoresConfig};
@@ -51,6 +52,8 @@ pub struct ServerOptions {
     /// nothing else: no search attributes (the worker must register them), default log level,
     /// ports for HTTP and metrics picked by the server.
     pub plain: bool,
+    /// The Web UI decodes payloads through this codec server (`--ui-codec-endpoint`).
+    pub ui_codec_endpoint: Option<String>,
 }
 
 impl DevServer {
@@ -108,6 +111,9 @@ impl DevServer {
         };
         if let Some(db) = &options.db_file {
             cmd.args(["--db-filename", &db.display().to_string()]);
+        }
+        if let Some(endpoint) = &options.ui_codec_endpoint {
+            cmd.args(["--ui-codec-endpoint", endpoint]);
         }
         let out = std::fs::File::create(&log).expect("server log file");
         let child = cmd
@@ -245,6 +251,9 @@ impl WorkerProcess {
             .env("SAGA_DATA_DIR", data_dir)
             .env("SAGA_LOG", "info")
             .env_remove("SAGA_FAULTS")
+            // Encryption only where a test turns it on.
+            .env_remove("SAGA_ENCRYPTION_KEYS_FILE")
+            .env_remove("SAGA_ENCRYPTION_KEYS")
             .stdout(Stdio::from(out.try_clone().unwrap()))
             .stderr(Stdio::from(out));
         for (k, v) in env {
