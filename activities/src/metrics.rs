@@ -11,6 +11,10 @@
 //! | `saga_compensations_total` | `activity` | a compensation succeeds |
 //! | `saga_compensation_failures_total` | `activity` | a compensation fails with its business error |
 //! | `saga_store_latency` | `activity` | histogram of one local transaction, in milliseconds |
+//! | `saga_webhook_deliveries_total` | `subscriber` | a webhook attempt got a 2xx: delivered |
+//! | `saga_webhook_retries_total` | `subscriber` | a webhook attempt failed and will be tried again |
+//! | `saga_webhook_dead_total` | `subscriber` | a webhook delivery's last attempt failed: dead |
+//! | `saga_webhook_attempt_latency` | `subscriber` | histogram of one webhook attempt, in milliseconds |
 //!
 //! Nothing is recorded until [`install`] is called (the worker does when metrics are on).
 
@@ -27,6 +31,10 @@ pub const OUTCOMES: &str = "saga_outcomes_total";
 pub const COMPENSATIONS: &str = "saga_compensations_total";
 pub const COMPENSATION_FAILURES: &str = "saga_compensation_failures_total";
 pub const STORE_LATENCY: &str = "saga_store_latency";
+pub const WEBHOOK_DELIVERIES: &str = "saga_webhook_deliveries_total";
+pub const WEBHOOK_RETRIES: &str = "saga_webhook_retries_total";
+pub const WEBHOOK_DEAD: &str = "saga_webhook_dead_total";
+pub const WEBHOOK_ATTEMPT_LATENCY: &str = "saga_webhook_attempt_latency";
 
 struct Instruments {
     meter: Arc<dyn CoreMeter>,
@@ -34,6 +42,10 @@ struct Instruments {
     compensations: Counter,
     compensation_failures: Counter,
     store_latency: HistogramDuration,
+    webhook_deliveries: Counter,
+    webhook_retries: Counter,
+    webhook_dead: Counter,
+    webhook_attempt_latency: HistogramDuration,
 }
 
 static INSTRUMENTS: OnceLock<Instruments> = OnceLock::new();
@@ -61,6 +73,22 @@ pub fn install(meter: Arc<dyn CoreMeter>) {
             store_latency: meter.histogram_duration(param(
                 STORE_LATENCY,
                 "Duration of one local transaction, by activity type",
+            )),
+            webhook_deliveries: meter.counter(param(
+                WEBHOOK_DELIVERIES,
+                "Webhook deliveries a subscriber answered with 2xx",
+            )),
+            webhook_retries: meter.counter(param(
+                WEBHOOK_RETRIES,
+                "Failed webhook attempts that will be tried again",
+            )),
+            webhook_dead: meter.counter(param(
+                WEBHOOK_DEAD,
+                "Webhook deliveries given up after their last attempt (dead letters)",
+            )),
+            webhook_attempt_latency: meter.histogram_duration(param(
+                WEBHOOK_ATTEMPT_LATENCY,
+                "Duration of one webhook attempt, by subscriber",
             )),
             meter,
         }
@@ -133,4 +161,33 @@ pub(crate) fn notified(status: &str) {
         "compensation-failed"
     };
     with(|m| m.outcomes.add(1, &m.labels("outcome", outcome)));
+}
+
+/// A webhook attempt to `subscriber` took `elapsed`.
+pub(crate) fn webhook_attempt(subscriber: &str, elapsed: Duration) {
+    with(|m| {
+        m.webhook_attempt_latency
+            .record(elapsed, &m.labels("subscriber", subscriber))
+    });
+}
+
+/// A webhook delivery to `subscriber` was answered with a 2xx.
+pub(crate) fn webhook_delivered(subscriber: &str) {
+    with(|m| {
+        m.webhook_deliveries
+            .add(1, &m.labels("subscriber", subscriber))
+    });
+}
+
+/// A webhook attempt to `subscriber` failed and will be tried again.
+pub(crate) fn webhook_retry(subscriber: &str) {
+    with(|m| {
+        m.webhook_retries
+            .add(1, &m.labels("subscriber", subscriber))
+    });
+}
+
+/// A webhook delivery to `subscriber` failed its last attempt.
+pub(crate) fn webhook_dead(subscriber: &str) {
+    with(|m| m.webhook_dead.add(1, &m.labels("subscriber", subscriber)));
 }
