@@ -12,3 +12,5 @@ pub mod roles;
 pub mod run_worker;
 pub mod status;
 pub mod tuning;
+pub mod webhook_receiver;
+pub mod webhooks;

@@ -38,6 +38,10 @@ enum Command {
     ///
     /// Retries the server connection until it answers; SIGINT or SIGTERM lets in-flight work
     /// finish, then exits.
+    ///
+    /// With the notifications role it also delivers notifications to webhooks when
+    /// SAGA_WEBHOOK_URLS and SAGA_WEBHOOK_SECRET (or SAGA_WEBHOOK_CONFIG) are set; the README's
+    /// "Webhooks" section lists every SAGA_WEBHOOK_* setting.
     Worker {
         /// Task queue of the workflow (and, with `--role all`, of every activity).
         #[arg(long, env = "SAGA_TASK_QUEUE", default_value = saga_worker::config::DEFAULT_TASK_QUEUE)]
@@ -107,6 +111,12 @@ enum Command {
     /// Start many sagas against a running server and worker; report throughput, latency, the
     /// worker's CPU and memory, and check every answer. Exits non-zero on any wrong answer.
     Bench(saga_worker::bench::BenchArgs),
+    /// Listen for webhook deliveries, verify their signatures with SAGA_WEBHOOK_SECRET and print
+    /// each notification that arrives.
+    WebhookReceiver(saga_worker::webhook_receiver::ReceiverArgs),
+    /// Webhook deliveries: list them, send dead ones again.
+    #[command(subcommand)]
+    Webhooks(saga_worker::webhooks::WebhooksCommand),
     /// Show what each service holds for an order.
     Status {
         order_id: String,
@@ -139,6 +149,10 @@ async fn main() -> ExitCode {
         Command::History { workflow_id } => commands::history(&workflow_id).await,
         Command::Status { order_id, json } => commands::status(&order_id, json).await,
         Command::Bench(args) => commands::bench(&args).await,
+        Command::WebhookReceiver(args) => saga_worker::webhook_receiver::run(&args)
+            .await
+            .map(|()| ExitCode::SUCCESS),
+        Command::Webhooks(command) => saga_worker::webhooks::run(&command).await,
     };
     match outcome {
         Ok(code) => code,
