@@ -135,10 +135,14 @@ pub async fn run(command: &WebhooksCommand) -> anyhow::Result<std::process::Exit
                     d.last_error.as_deref().unwrap_or("-")
                 );
             }
+            let (noun, verb, them) = if resent.len() == 1 {
+                ("delivery", "is", "it")
+            } else {
+                ("deliveries", "are", "them")
+            };
             println!(
-                "{} deliver{} pending again; a worker running the notifications role sends them",
-                resent.len(),
-                if resent.len() == 1 { "y is" } else { "ies are" }
+                "{} {noun} {verb} pending again; a worker running the notifications role sends {them}",
+                resent.len()
             );
             Ok(ExitCode::SUCCESS)
         }

@@ -99,7 +99,8 @@ impl Relay {
         let mut outbox_failures = 0u32;
         loop {
             while in_flight.try_join_next().is_some() {}
-            if *stop.borrow() {
+            // Stopped, or the handle is gone (the worker is exiting without a clean stop).
+            if *stop.borrow() || stop.has_changed().is_err() {
                 break;
             }
             let free = config.concurrency.saturating_sub(in_flight.len());
