@@ -31,6 +31,10 @@ fn main() -> std::io::Result<()> {
             ".saga.v1.Notification.error",
             "#[serde(default, skip_serializing_if = \"Option::is_none\")]",
         )
+        .field_attribute(
+            ".saga.v1.Notification.order",
+            "#[serde(default, skip_serializing_if = \"Option::is_none\")]",
+        )
         .field_attribute(".saga.v1.Item.description", "#[serde(default)]");
     config.compile_protos(&[proto], &["proto"])
 }

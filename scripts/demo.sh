@@ -6,8 +6,11 @@
 # Payloads are encrypted (keys in SAGA_ENCRYPTION_KEYS_FILE, default: a key made once in
 # DATA/encryption-keys.txt) and `saga codec-server` on DEMO_CODEC_PORT (default DEMO_PORT + 2000)
 # decrypts them for the Web UI, which is pointed at it.
+# A `saga webhook-receiver` listens too, and the worker delivers every saga notification to it,
+# signed (SAGA_WEBHOOK_URLS, SAGA_WEBHOOK_SECRET; a fresh secret per run unless one is set).
 #
 # DEMO_PORT (default 7233) and DEMO_UI_PORT (default DEMO_PORT + 1000) move the server;
+# DEMO_WEBHOOK_PORT (default DEMO_PORT + 1500) moves the webhook receiver;
 # SAGA_DATA_DIR (default ./data) holds the service databases, temporal.db and the logs;
 # SAGA_BIN (default target/release/saga) picks the binary.
 set -euo pipefail
@@ -16,17 +19,19 @@ cd "$(dirname "$0")/.."
 port="${DEMO_PORT:-7233}"
 ui_port="${DEMO_UI_PORT:-$((port + 1000))}"
 codec_port="${DEMO_CODEC_PORT:-$((port + 2000))}"
+hook_port="${DEMO_WEBHOOK_PORT:-$((port + 1500))}"
 data="${SAGA_DATA_DIR:-data}"
 saga="${SAGA_BIN:-target/release/saga}"
 mkdir -p "$data/logs"
 server_log="$data/logs/temporal.log"
 worker_log="$data/logs/worker.log"
+webhook_log="$data/logs/webhooks.log"
 
 in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-for p in "$port" "$ui_port" "$codec_port"; do
+for p in "$port" "$ui_port" "$codec_port" "$hook_port"; do
     if in_use "$p"; then
         echo "demo: port $p is already in use (another Temporal server?)." >&2
-        echo "demo: stop it, or pick free ports: make demo DEMO_PORT=7300 (UI on DEMO_PORT+1000)" >&2
+        echo "demo: stop it, or pick free ports: make demo DEMO_PORT=7300 (UI on DEMO_PORT+1000, webhooks on DEMO_PORT+1500)" >&2
         exit 1
     fi
 done
@@ -71,6 +76,7 @@ stop_process() {
 server_pid=
 worker_pid=
 codec_pid=
+receiver_pid=
 stop() {
     # Nothing may interrupt the clean-up: not a failing write (set -e), not a second Ctrl-C.
     set +e
@@ -79,6 +85,7 @@ stop() {
     note ""
     # The worker first (it finishes in-flight steps within its 10 s grace period), then the server.
     stop_process worker "$worker_pid" 20
+    stop_process "webhook receiver" "$receiver_pid" 10
     stop_process "codec server" "$codec_pid" 10
     stop_process "Temporal server" "$server_pid" 15
     note "demo: stopped. Data stays in $data/ (delete it to start afresh)."
@@ -133,6 +140,17 @@ say "demo: starting the codec server on $codec_url (payloads encrypted with $key
 setsid "$saga" codec-server --port "$codec_port" \
     --cors-origin "http://localhost:$ui_port,http://127.0.0.1:$ui_port" >"$codec_log" 2>&1 &
 codec_pid=$!
+
+# Webhooks: the receiver verifies what the worker signs with the same secret.
+if [ -z "${SAGA_WEBHOOK_SECRET:-}" ]; then
+    SAGA_WEBHOOK_SECRET="whsec_demo_$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')"
+fi
+export SAGA_WEBHOOK_SECRET
+export SAGA_WEBHOOK_URLS="http://127.0.0.1:$hook_port/saga"
+say "demo: starting the webhook receiver on 127.0.0.1:$hook_port ($saga webhook-receiver)"
+setsid "$saga" webhook-receiver --port "$hook_port" >"$webhook_log" 2>&1 &
+receiver_pid=$!
+
 say "demo: starting the worker ($saga worker)"
 setsid "$saga" worker >"$worker_log" 2>&1 &
 worker_pid=$!
@@ -140,25 +158,39 @@ worker_pid=$!
 scenarios_ok=1
 "$saga" scenarios || scenarios_ok=
 
+# Rows 2, 4, 6 (a compensation failed: someone must look) and 7 (completed) publish a
+# notification; rows 1, 3 and 5 end fully compensated and publish none, as the design says.
+arrived() { grep -c ' ✓ ' "$webhook_log" 2>/dev/null || true; }
+for _ in $(seq 1 75); do
+    [ "$(arrived)" -ge 4 ] && break
+    sleep 0.2
+done
+say
+say "demo: notifications the webhook receiver got (signature verified ✓), scenarios 2, 4, 6 and 7:"
+grep -E ' (✓|✗) ' "$webhook_log" | sed 's/^/  /' || say "  (none yet; see $webhook_log and $worker_log)"
+
 cat <<MSG 2>/dev/null || true
 
 demo: the Temporal server and the worker keep running until you press Ctrl-C.
 demo:   Web UI       http://localhost:$ui_port/namespaces/default/workflows
 demo:   server log   $server_log
 demo:   worker log   $worker_log
-demo:   processes    server pid $server_pid, worker pid $worker_pid, codec server pid $codec_pid
+demo:   processes    server pid $server_pid, worker pid $worker_pid, codec server pid $codec_pid,
+demo:                webhook receiver pid $receiver_pid
 demo:   codec server $codec_url (log $codec_log); orders are encrypted in the server:
 demo:                temporal workflow show -w <workflow id> --address $address          (ciphertext)
 demo:                temporal workflow show -w <workflow id> --address $address --codec-endpoint $codec_url
 demo:   try          export SAGA_ENCRYPTION_KEYS_FILE=$keys_file TEMPORAL_ADDRESS=$address
 demo:                $saga start --wait testdata/scenario-5.json
+demo:   webhooks     $webhook_log (receiver on http://127.0.0.1:$hook_port/; tail -f it while you start sagas)
 demo:                SAGA_DATA_DIR=$data $saga status <order id from the table>
+demo:                SAGA_DATA_DIR=$data $saga webhooks list
 MSG
 if [ -z "$scenarios_ok" ]; then
     note "demo: some scenarios did not take the design's path (see the table and $worker_log)"
 fi
 
 # Returns when either process ends on its own, or when Ctrl-C runs the trap.
-wait -n "$server_pid" "$worker_pid" "$codec_pid" || true
-note "demo: a process ended unexpectedly; see $server_log, $worker_log and $codec_log"
+wait -n "$server_pid" "$worker_pid" "$codec_pid" "$receiver_pid" || true
+note "demo: a process ended unexpectedly; see $server_log, $worker_log, $codec_log and $webhook_log"
 exit 1

@@ -5,7 +5,10 @@
 //! | [`orders`]        | `ProcessOrder` / `UpdateOrderStatus`     | `orders` |
 //! | [`payments`]      | `ProcessPayment` / `ProcessRefund`       | `payments` (ledger) |
 //! | [`inventory`]     | `ReserveInventory` / `ReleaseInventory`  | `stock`, `inventory_transactions`, `inventory_lines` |
-//! | [`notifications`] | `Notify`                                 | `notifications` (outbox) |
+//! | [`notifications`] | `Notify`                                 | `notifications` (outbox), `webhook_deliveries` |
+//!
+//! [`delivery`] sends the notifications outbox to webhook subscribers: a relay beside the
+//! notifications service, never on a saga's path.
 //!
 //! Every activity validates its input, runs one local transaction keyed by a deterministic id
 //! (so a repeat changes nothing), and only then applies the design's failure injection by order
@@ -13,6 +16,7 @@
 //! subset of them.
 
 pub mod db;
+pub mod delivery;
 pub mod elsewhere;
 mod error;
 pub mod faults;
@@ -252,6 +256,17 @@ impl NotificationActivities {
                 reason: format!("must be success or failed, got {:?}", notification.status),
             })
             .into_activity_error(Service::Notifications.name()));
+        }
+        // The order rides along for the webhook summary; a bad one is refused by name like any
+        // other input, never summed into a wrong total.
+        if let Some(order) = &notification.order
+            && let Err(e) = validate_order(order)
+        {
+            return Err(StepError::Invalid(saga_protos::InvalidOrder {
+                field: format!("order.{}", e.field),
+                reason: e.reason,
+            })
+            .into_activity_error());
         }
         let order = Order {
             order_id: notification.order_id.clone(),

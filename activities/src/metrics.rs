@@ -18,6 +18,10 @@
 //! waiting, not as failed orders. Each process counts the attempts it ran, so a deployment's
 //! total is the sum over its workers (a step whose attempts moved between workers may count in
 //! two for up to two minutes).
+//! | `saga_webhook_deliveries_total` | `subscriber` | a webhook attempt got a 2xx: delivered |
+//! | `saga_webhook_retries_total` | `subscriber` | a webhook attempt failed and will be tried again |
+//! | `saga_webhook_dead_total` | `subscriber` | a webhook delivery's last attempt failed: dead |
+//! | `saga_webhook_attempt_latency` | `subscriber` | histogram of one webhook attempt, in milliseconds |
 //!
 //! Nothing is recorded until [`install`] is called (the worker does when metrics are on).
 
@@ -42,6 +46,10 @@ pub const STEPS_WAITING: &str = "saga_steps_waiting_on_infrastructure";
 /// How long a step counts as waiting after its last failed attempt: longer than the 30 s
 /// between later attempts plus a round's turnaround.
 const WAITING_FOR: Duration = Duration::from_secs(120);
+pub const WEBHOOK_DELIVERIES: &str = "saga_webhook_deliveries_total";
+pub const WEBHOOK_RETRIES: &str = "saga_webhook_retries_total";
+pub const WEBHOOK_DEAD: &str = "saga_webhook_dead_total";
+pub const WEBHOOK_ATTEMPT_LATENCY: &str = "saga_webhook_attempt_latency";
 
 struct Instruments {
     meter: Arc<dyn CoreMeter>,
@@ -53,6 +61,10 @@ struct Instruments {
     steps_waiting: Gauge,
     /// (workflow id, activity type) → when its last attempt failed for infrastructure reasons.
     waiting: Mutex<HashMap<(String, &'static str), Instant>>,
+    webhook_deliveries: Counter,
+    webhook_retries: Counter,
+    webhook_dead: Counter,
+    webhook_attempt_latency: HistogramDuration,
 }
 
 static INSTRUMENTS: OnceLock<Instruments> = OnceLock::new();
@@ -90,6 +102,22 @@ pub fn install(meter: Arc<dyn CoreMeter>) {
                 "Steps whose last attempt failed for infrastructure reasons, by activity type",
             )),
             waiting: Mutex::default(),
+            webhook_deliveries: meter.counter(param(
+                WEBHOOK_DELIVERIES,
+                "Webhook deliveries a subscriber answered with 2xx",
+            )),
+            webhook_retries: meter.counter(param(
+                WEBHOOK_RETRIES,
+                "Failed webhook attempts that will be tried again",
+            )),
+            webhook_dead: meter.counter(param(
+                WEBHOOK_DEAD,
+                "Webhook deliveries given up after their last attempt (dead letters)",
+            )),
+            webhook_attempt_latency: meter.histogram_duration(param(
+                WEBHOOK_ATTEMPT_LATENCY,
+                "Duration of one webhook attempt, by subscriber",
+            )),
             meter,
         }
     });
@@ -238,4 +266,33 @@ pub(crate) fn notified(status: &str) {
         "compensation-failed"
     };
     with(|m| m.outcomes.add(1, &m.labels("outcome", outcome)));
+}
+
+/// A webhook attempt to `subscriber` took `elapsed`.
+pub(crate) fn webhook_attempt(subscriber: &str, elapsed: Duration) {
+    with(|m| {
+        m.webhook_attempt_latency
+            .record(elapsed, &m.labels("subscriber", subscriber))
+    });
+}
+
+/// A webhook delivery to `subscriber` was answered with a 2xx.
+pub(crate) fn webhook_delivered(subscriber: &str) {
+    with(|m| {
+        m.webhook_deliveries
+            .add(1, &m.labels("subscriber", subscriber))
+    });
+}
+
+/// A webhook attempt to `subscriber` failed and will be tried again.
+pub(crate) fn webhook_retry(subscriber: &str) {
+    with(|m| {
+        m.webhook_retries
+            .add(1, &m.labels("subscriber", subscriber))
+    });
+}
+
+/// A webhook delivery to `subscriber` failed its last attempt.
+pub(crate) fn webhook_dead(subscriber: &str) {
+    with(|m| m.webhook_dead.add(1, &m.labels("subscriber", subscriber)));
 }

@@ -84,7 +84,7 @@ async fn migrations_run_once_and_services_can_share_one_database() {
             .fetch_all(&mut conn)
             .await
             .unwrap();
-    assert_eq!(versions, [101, 201, 301, 401]);
+    assert_eq!(versions, [101, 201, 301, 401, 402]);
     let o = order("47migrate", &[("m1", 2.0)]);
     first
         .orders
@@ -145,6 +145,7 @@ async fn every_write_repeated_changes_nothing() {
                 order_id: o.order_id.clone(),
                 status: "failed".into(),
                 error: Some("ErrReserveInventory: test".into()),
+                order: None,
             })
             .await
             .unwrap();

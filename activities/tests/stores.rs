@@ -138,6 +138,7 @@ async fn each_of_the_seven_transactions_repeated_changes_nothing() {
         order_id: o.order_id.clone(),
         status: "failed".to_owned(),
         error: Some("ErrReserveInventory".to_owned()),
+        order: Some(o.clone()),
     };
     assert_idempotent(p, "Notify", || notifications.notify(&n)).await;
 

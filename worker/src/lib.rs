@@ -16,3 +16,5 @@ pub mod scenario_report;
 pub mod search_attributes;
 pub mod status;
 pub mod tuning;
+pub mod webhook_receiver;
+pub mod webhooks;

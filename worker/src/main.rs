@@ -37,10 +37,14 @@ enum Command {
     /// Run the worker: the OrderSaga workflow and the services' activities.
     ///
     /// Retries the server connection until it answers; registers the search attributes the saga
-    /// sets (OrderId, SagaOutcome) when the namespace lacks them, and exits with the commands
+    /// sets (OrderId, SagaOutcome, SagaWaiting) when the namespace lacks them, and exits with the commands
     /// to run when the server refuses; SIGINT or SIGTERM lets in-flight work finish, then exits.
+    ///
+    /// With the notifications role it also delivers notifications to webhooks when
+    /// SAGA_WEBHOOK_URLS and SAGA_WEBHOOK_SECRET (or SAGA_WEBHOOK_CONFIG) are set; the README's
+    /// "Webhooks" section lists every SAGA_WEBHOOK_* setting.
     Worker {
-        /// Task queue of the workflow (and, with `--role all`, of every activity).
+        /// Task queue of the workflow.
         #[arg(long, env = "SAGA_TASK_QUEUE", default_value = saga_worker::config::DEFAULT_TASK_QUEUE)]
         task_queue: String,
         /// How the workflow runs its steps: `auto` (local activities when this process runs
@@ -151,6 +155,12 @@ enum Command {
   temporal server start-dev --ui-codec-endpoint http://localhost:8081
   temporal workflow show -w order-… --codec-endpoint http://localhost:8081")]
     CodecServer(saga_worker::encryption::CodecServerArgs),
+    /// Listen for webhook deliveries, verify their signatures with SAGA_WEBHOOK_SECRET and print
+    /// each notification that arrives.
+    WebhookReceiver(saga_worker::webhook_receiver::ReceiverArgs),
+    /// Webhook deliveries: list them, send dead ones again.
+    #[command(subcommand)]
+    Webhooks(saga_worker::webhooks::WebhooksCommand),
     /// Show what each service holds for an order.
     Status {
         order_id: String,
@@ -207,6 +217,10 @@ async fn main() -> ExitCode {
         Command::Status { order_id, json } => commands::status(&order_id, json).await,
         Command::Bench(args) => commands::bench(&args).await,
         Command::CodecServer(args) => commands::codec_server(&args).await,
+        Command::WebhookReceiver(args) => saga_worker::webhook_receiver::run(&args)
+            .await
+            .map(|()| ExitCode::SUCCESS),
+        Command::Webhooks(command) => saga_worker::webhooks::run(&command).await,
     };
     match outcome {
         Ok(code) => code,

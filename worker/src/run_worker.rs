@@ -71,7 +71,11 @@ pub async fn run(settings: WorkerSettings) -> anyhow::Result<()> {
     if !faults.is_empty() {
         tracing::warn!(?faults, "fault injection is ON (SAGA_FAULTS)");
     }
+    // Webhook settings are checked before any database is touched.
+    let delivery = saga_activities::delivery::DeliveryConfig::from_env()?;
     let stores = Stores::open_when_available(&stores_config, &services).await?;
+    // --- Webhook delivery: the relay beside the notifications service (crate::webhooks). ---
+    let (stores, relay) = crate::webhooks::attach_relay(stores, delivery)?;
     for &service in &services {
         let db = stores_config.db(service);
         tracing::info!(
@@ -136,6 +140,9 @@ pub async fn run(settings: WorkerSettings) -> anyhow::Result<()> {
     let results = futures_util::future::join_all(workers.iter_mut().map(|w| w.run())).await;
     for (queue, result) in plan.iter().zip(results) {
         result.with_context(|| format!("the worker on task queue {} stopped", queue.task_queue))?;
+    }
+    if let Some(relay) = relay {
+        relay.stop().await;
     }
     tracing::info!("worker stopped cleanly");
     Ok(())

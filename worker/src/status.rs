@@ -107,6 +107,14 @@ pub fn render(order_id: &str, s: &OrderStatus) -> String {
                 .map(|e| format!("  error: {e}"))
                 .unwrap_or_default()
         );
+        for d in &n.deliveries {
+            let _ = writeln!(
+                out,
+                "    webhook → {}  {}",
+                d.subscriber,
+                crate::webhooks::describe(d)
+            );
+        }
     }
     out
 }

@@ -459,6 +459,9 @@ async fn notify(
         order_id: order.order_id.clone(),
         status: status.into(),
         error,
+        // Webhook deliveries carry a summary of it (the notifications service has no order
+        // data of its own).
+        order: Some(order.clone()),
     };
     let summary = format!("order {}: {status}", order.order_id);
     call(ctx, Notify, notification, summary, None)
