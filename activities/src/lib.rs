@@ -266,7 +266,7 @@ impl NotificationActivities {
                 field: format!("order.{}", e.field),
                 reason: e.reason,
             })
-            .into_activity_error());
+            .into_activity_error(Service::Notifications.name()));
         }
         let order = Order {
             order_id: notification.order_id.clone(),
