@@ -5,7 +5,7 @@
 //! | orders          | `orders/101_orders.sql`            | 1xx     |
 //! | payments        | `payments/201_payments.sql`        | 2xx     |
 //! | inventory       | `inventory/301_inventory.sql`      | 3xx     |
-//! | notifications   | `notifications/401_notifications.sql` | 4xx  |
+//! | notifications   | `notifications/401_notifications.sql`, `402_webhook_deliveries.sql` | 4xx |
 //!
 //! Versions differ per service so that services sharing one PostgreSQL database keep their
 //! migrations apart (each migrator ignores the others' rows).
@@ -42,10 +42,16 @@ fn files(service: Service) -> Files {
             "301_inventory.sql",
             include_str!("../migrations/inventory/301_inventory.sql"),
         )],
-        Service::Notifications => &[(
-            "401_notifications.sql",
-            include_str!("../migrations/notifications/401_notifications.sql"),
-        )],
+        Service::Notifications => &[
+            (
+                "401_notifications.sql",
+                include_str!("../migrations/notifications/401_notifications.sql"),
+            ),
+            (
+                "402_webhook_deliveries.sql",
+                include_str!("../migrations/notifications/402_webhook_deliveries.sql"),
+            ),
+        ],
     }
 }
 
