@@ -20,28 +20,10 @@ WARMUP=${WARMUP:-20}
 OUT=${OUT:-$(mktemp -d /tmp/bench-ab.XXXXXX)}
 mkdir -p "$OUT"
 log() { echo "[bench-ab $(date -u +%H:%M:%S)] $*" >&2; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-
-PIDS=()
-cleanup() {
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-}
-trap cleanup EXIT
-
-PORT=$(free_port)
-export TEMPORAL_ADDRESS=127.0.0.1:$PORT TEMPORAL_NAMESPACE=default
-log "one in-memory dev server on $TEMPORAL_ADDRESS; results in $OUT"
-temporal server start-dev --headless --ip 127.0.0.1 --port "$PORT" \
-    --http-port "$(free_port)" --metrics-port "$(free_port)" --log-level error \
-    >"$OUT/server.log" 2>&1 &
-SERVER_PID=$!
-PIDS+=("$SERVER_PID")
-for _ in $(seq 100); do
-    temporal operator namespace describe --namespace default --address "$TEMPORAL_ADDRESS" \
-        >/dev/null 2>&1 && break
-    sleep 0.3
-done
+# shellcheck source=lib/bench-server.sh
+source "$(dirname "$0")/lib/bench-server.sh"
+log "one in-memory dev server; results in $OUT"
+start_bench_server "$OUT/server.log"
 
 # run LABEL BIN MODE ROUND: one measured run with a fresh worker of BIN on a fresh queue.
 run() {

@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# Side-by-side benchmark: this worker (remote and local dispatch) against the official Python
+# Side-by-side benchmark: this worker as `saga worker` starts it (all roles in one process, so
+# local activities) and with regular activities (`--dispatch remote`, what split roles run)
+# against the official Python
 # SDK peer (scripts/peer/peer_saga.py), on ONE in-memory dev server, driven by ONE load
 # generator (`saga bench`) with the same orders, alternating, several rounds; prints medians
 # and ratios. See BENCHMARKS.md for the method.
 #
 # Knobs (environment): ROUNDS (3), N (1500, sagas per throughput run), C (100), LAT_N (100,
 # sagas per latency run at concurrency 1), SWEEP ("1 10 100 500"), SWEEP_N (1000),
-# MODES ("remote local"), PEER (1 = include the peer), WARMUP (20, untimed sagas per run),
+# MODES ("default remote"; "default" is `saga worker` with no --dispatch, the others pass
+# --dispatch MODE), PEER (1 = include the peer), WARMUP (20, untimed sagas per run),
 # SERVER_ARGS (extra start-dev flags),
 # WORKER_ARGS (extra `saga worker` flags), OUT (results directory), SAGA_BIN (use this binary
 # instead of building the release one).
@@ -20,7 +23,7 @@ C=${C:-100}
 LAT_N=${LAT_N:-100}
 SWEEP=${SWEEP-"1 10 100 500"} # empty: no sweep
 SWEEP_N=${SWEEP_N:-1000}
-MODES=${MODES:-"remote local"}
+MODES=${MODES:-"default remote"}
 PEER=${PEER:-1}
 WARMUP=${WARMUP:-20}
 SERVER_ARGS=${SERVER_ARGS:-}
@@ -43,31 +46,12 @@ if [[ $PEER == 1 ]] && ! "$VENV/bin/python" -c 'import temporalio' 2>/dev/null; 
   "$VENV/bin/pip" install --quiet temporalio==1.35.0
 fi
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-
-PIDS=()
-cleanup() {
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-}
-trap cleanup EXIT
-
-PORT=$(free_port)
-export TEMPORAL_ADDRESS=127.0.0.1:$PORT TEMPORAL_NAMESPACE=default
-log "starting one in-memory dev server on $TEMPORAL_ADDRESS"
+# shellcheck source=lib/bench-server.sh
+source "$(dirname "$0")/lib/bench-server.sh"
+log "starting one in-memory dev server"
 # shellcheck disable=SC2086 # SERVER_ARGS is a list of flags
-temporal server start-dev --headless --ip 127.0.0.1 --port "$PORT" \
-  --search-attribute OrderId=Keyword --search-attribute SagaOutcome=Keyword \
-  --search-attribute SagaWaiting=Keyword \
-  --http-port "$(free_port)" --metrics-port "$(free_port)" --log-level error $SERVER_ARGS \
-  >"$OUT/server.log" 2>&1 &
-SERVER_PID=$!
-PIDS+=("$SERVER_PID")
-for _ in $(seq 100); do
-  temporal operator namespace describe --namespace default --address "$TEMPORAL_ADDRESS" \
-    >/dev/null 2>&1 && break
-  sleep 0.3
-done
+start_bench_server "$OUT/server.log" $SERVER_ARGS
+log "dev server on $TEMPORAL_ADDRESS"
 
 WORKER_PID=
 # start_worker IMPL QUEUE DATA_DIR: a fresh worker process (peak RSS is per process).
@@ -79,8 +63,10 @@ start_worker() {
       "$VENV/bin/python" "$PEER_SCRIPT" worker "$TEMPORAL_ADDRESS" "$queue" >"$dir/worker.log" 2>&1 &
       ;;
     *)
+      local dispatch=(--dispatch "$impl")
+      [[ $impl == default ]] && dispatch=()
       # shellcheck disable=SC2086
-      SAGA_DATA_DIR=$dir SAGA_LOG=warn "$SAGA" worker --task-queue "$queue" --dispatch "$impl" \
+      SAGA_DATA_DIR=$dir SAGA_LOG=warn "$SAGA" worker --task-queue "$queue" "${dispatch[@]}" \
         $WORKER_ARGS >"$dir/worker.log" 2>&1 &
       ;;
   esac

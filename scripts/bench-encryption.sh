@@ -20,26 +20,9 @@ mkdir -p "$out"
 keys="$out/keys.txt"
 (umask 077 && echo "bench-1 $(head -c 32 /dev/urandom | base64)" >"$keys")
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-port="$(free_port)"
-temporal server start-dev --headless --ip 127.0.0.1 --port "$port" \
-    --http-port "$(free_port)" --metrics-port "$(free_port)" --log-level error \
-    --search-attribute OrderId=Keyword --search-attribute SagaOutcome=Keyword \
-    >"$out/server.log" 2>&1 &
-server_pid=$!
-worker_pid=
-cleanup() {
-    [ -n "$worker_pid" ] && kill "$worker_pid" 2>/dev/null && wait "$worker_pid" 2>/dev/null
-    kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
-    true
-}
-trap cleanup EXIT
-export TEMPORAL_ADDRESS="127.0.0.1:$port" TEMPORAL_NAMESPACE=default
-for _ in $(seq 1 150); do
-    temporal operator namespace describe --namespace default --address "$TEMPORAL_ADDRESS" \
-        >/dev/null 2>&1 && break
-    sleep 0.2
-done
+# shellcheck source=lib/bench-server.sh
+source "$(dirname "$0")/lib/bench-server.sh"
+start_bench_server "$out/server.log"
 
 # run MODE ROUND KIND SAGAS CONCURRENCY
 run() {
@@ -50,11 +33,11 @@ run() {
     SAGA_DATA_DIR="$data" SAGA_LOG=warn "$saga" worker --task-queue "$queue" \
         >"$data/worker.log" 2>&1 &
     worker_pid=$!
+    PIDS+=("$worker_pid")
     SAGA_DATA_DIR="$data" "$saga" bench --label "encryption-$mode" --sagas "$sagas" \
         --concurrency "$conc" --task-queue "$queue" --worker-pid "$worker_pid" \
-        --server-pid "$server_pid" --json --quiet >"$out/$mode-$round-$kind.json"
+        --server-pid "$SERVER_PID" --json --quiet >"$out/$mode-$round-$kind.json"
     kill -TERM "$worker_pid" && wait "$worker_pid" || true
-    worker_pid=
     python3 - "$out/$mode-$round-$kind.json" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))

@@ -185,8 +185,8 @@ impl PrivatePostgres {
         self.dir.path().join("data").display().to_string()
     }
 
-    /// Runs one of the server's binaries, as `postgres` when this process is root.
-    fn run(&self, program: &str, args: &[&str]) {
+    /// A command running one of the server's binaries, as `postgres` when this process is root.
+    fn command(&self, program: &str) -> std::process::Command {
         let exe = self.bin.join(program);
         let mut cmd = if self.as_postgres {
             let mut c = std::process::Command::new("runuser");
@@ -195,11 +195,17 @@ impl PrivatePostgres {
         } else {
             std::process::Command::new(&exe)
         };
-        let out = cmd
+        cmd.current_dir(self.dir.path());
+        cmd
+    }
+
+    /// Runs one of the server's binaries to success.
+    fn run(&self, program: &str, args: &[&str]) {
+        let out = self
+            .command(program)
             .args(args)
-            .current_dir(self.dir.path())
             .output()
-            .unwrap_or_else(|e| panic!("running {}: {e}", exe.display()));
+            .unwrap_or_else(|e| panic!("running {program}: {e}"));
         assert!(
             out.status.success(),
             "{program} {args:?} failed: {}{}",
@@ -248,17 +254,9 @@ impl PrivatePostgres {
 
 impl Drop for PrivatePostgres {
     fn drop(&mut self) {
-        let data = self.data_dir();
-        let exe = self.bin.join("pg_ctl");
-        let mut cmd = if self.as_postgres {
-            let mut c = std::process::Command::new("runuser");
-            c.args(["-u", "postgres", "--"]).arg(&exe);
-            c
-        } else {
-            std::process::Command::new(&exe)
-        };
-        let _ = cmd
-            .args(["-D", &data, "-m", "immediate", "stop"])
+        let _ = self
+            .command("pg_ctl")
+            .args(["-D", &self.data_dir(), "-m", "immediate", "stop"])
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .status();

@@ -184,15 +184,7 @@ async fn an_all_in_one_saga_waiting_on_its_database_can_be_cancelled() {
     start(&server, data.path(), "cancel-waiting", &waiting_id);
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     loop {
-        let state = client
-            .get_workflow_handle::<saga_workflows::OrderSaga>("cancel-waiting")
-            .query(
-                saga_workflows::OrderSaga::state,
-                (),
-                temporalio_client::WorkflowQueryOptions::default(),
-            )
-            .await
-            .unwrap();
+        let state = support::observe::state(&client, "cancel-waiting").await;
         if state
             .waiting
             .as_ref()

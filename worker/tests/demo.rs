@@ -77,17 +77,19 @@ fn processes_mentioning(needle: &str) -> Vec<String> {
     found
 }
 
-/// `server pid N, worker pid M` from the demo's banner.
-fn pids_in(banner: &str) -> Option<(i32, i32)> {
-    let line = banner.lines().find(|l| l.contains("server pid"))?;
-    let numbers: Vec<i32> = line
+/// The pid after `NAME pid ` in the demo's banner (`server pid N, worker pid M, …`).
+fn pid_in(banner: &str, name: &str) -> Option<i32> {
+    let (_, after) = banner.split_once(&format!(" {name} pid "))?;
+    after
         .split(|c: char| !c.is_ascii_digit())
-        .filter_map(|n| n.parse().ok())
-        .collect();
-    match numbers[..] {
-        [server, worker] => Some((server, worker)),
-        _ => None,
-    }
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// The server's and the worker's pids from the demo's banner.
+fn pids_in(banner: &str) -> Option<(i32, i32)> {
+    Some((pid_in(banner, "server")?, pid_in(banner, "worker")?))
 }
 
 #[test]
@@ -160,8 +162,13 @@ fn ctrl_c_with_the_output_piped_into_tee_stops_worker_and_server() {
         );
         std::thread::sleep(Duration::from_millis(200));
     };
-    demo.pids = vec![server_pid, worker_pid];
     let out = read(&out_file);
+    demo.pids = vec![server_pid, worker_pid];
+    demo.pids.extend(
+        ["codec server", "webhook receiver"]
+            .iter()
+            .filter_map(|name| pid_in(&out, name)),
+    );
     assert!(
         out.contains("all 7 scenarios took the design's path"),
         "{out}"

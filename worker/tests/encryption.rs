@@ -23,21 +23,11 @@ use std::{
     io::{Read as _, Write as _},
     net::TcpStream,
     path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
+    process::{Command, Stdio},
     time::{Duration, Instant},
 };
-use support::{DevServer, ServerOptions, WorkerProcess, browser};
+use support::{DevServer, Proc, ServerOptions, WorkerProcess, browser};
 use temporalio_client::Client;
-
-/// A child process killed on drop.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// A keys file of `lines` (id, key) in `dir`.
 fn keys_file(dir: &Path, name: &str, lines: &[(&str, &[u8; 32])]) -> PathBuf {

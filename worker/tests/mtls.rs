@@ -9,20 +9,10 @@ mod support;
 
 use std::{
     path::{Path, PathBuf},
-    process::{Child, Command, Output, Stdio},
+    process::{Command, Output, Stdio},
     time::{Duration, Instant},
 };
-use support::DevServer;
-
-/// A child process killed on drop.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use support::{DevServer, Proc};
 
 fn nginx() -> Option<PathBuf> {
     if let Some(path) = std::env::var_os("NGINX") {

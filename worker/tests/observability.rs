@@ -7,22 +7,16 @@ mod support;
 
 use saga_protos::scenario::{SCENARIOS, Scenario, activity::*, injected_failure};
 use saga_worker::launch;
-use saga_workflows::OrderSaga;
 use std::{
     collections::{BTreeMap, BTreeSet},
-    io::{Read as _, Write as _},
     time::{Duration, Instant},
 };
-use support::{DevServer, WorkerProcess, free_port, fresh_id, order_with_id};
-use temporalio_client::{Client, WorkflowQueryOptions};
-
-async fn state(client: &Client, workflow_id: &str) -> saga_workflows::SagaState {
-    client
-        .get_workflow_handle::<OrderSaga>(workflow_id)
-        .query(OrderSaga::state, (), WorkflowQueryOptions::default())
-        .await
-        .unwrap_or_else(|e| panic!("querying {workflow_id}: {e}"))
-}
+use support::{
+    DevServer, WorkerProcess, free_port, fresh_id,
+    observe::{sample, scrape, state},
+    order_with_id,
+};
+use temporalio_client::Client;
 
 async fn start(client: &Client, order_id: &str) -> launch::Started {
     let workflow_id = launch::workflow_id(order_id);
@@ -116,72 +110,6 @@ async fn the_state_query_shows_a_saga_held_at_a_step_and_at_its_end() {
     );
 }
 
-/// `temporal workflow list` ids (JSON output), waiting until the visibility store has caught up
-/// to `expected` or the timeout passes.
-fn list_until(server: &DevServer, query: &str, expected: &BTreeSet<String>) -> BTreeSet<String> {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let out = server.cli(&["workflow", "list", "--query", query, "--output", "json"]);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let ids = workflow_ids(&String::from_utf8_lossy(&out.stdout));
-        if &ids == expected || Instant::now() > deadline {
-            return ids;
-        }
-        std::thread::sleep(Duration::from_millis(250));
-    }
-}
-
-fn workflow_ids(json: &str) -> BTreeSet<String> {
-    let values: Vec<serde_json::Value> = match serde_json::from_str(json) {
-        Ok(serde_json::Value::Array(all)) => all,
-        Ok(one) => vec![one],
-        // JSON lines
-        Err(_) => json
-            .lines()
-            .filter(|l| !l.trim().is_empty())
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect(),
-    };
-    values
-        .iter()
-        .map(|v| v["execution"]["workflowId"].as_str().unwrap().to_owned())
-        .collect()
-}
-
-/// The samples of a Prometheus text exposition: `name{labels}` → value.
-fn scrape(port: u16) -> BTreeMap<String, f64> {
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    stream
-        .write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-        .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let (head, body) = response.split_once("\r\n\r\n").unwrap();
-    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-    body.lines()
-        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
-        .filter_map(|l| {
-            let (series, value) = l.rsplit_once(' ')?;
-            Some((series.to_owned(), value.parse().ok()?))
-        })
-        .collect()
-}
-
-fn sample(metrics: &BTreeMap<String, f64>, name: &str, label: &str, value: &str) -> f64 {
-    metrics
-        .iter()
-        .filter(|(series, _)| {
-            series.starts_with(&format!("{name}{{"))
-                && series.contains(&format!("{label}=\"{value}\""))
-        })
-        .map(|(_, v)| *v)
-        .sum()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_mixed_run_is_listed_counted_and_logged() {
     let server = DevServer::start();
@@ -216,16 +144,29 @@ async fn a_mixed_run_is_listed_counted_and_logged() {
             .insert(launch::workflow_id(order_id));
     }
     for (outcome, expected) in &by_outcome {
-        let listed = list_until(&server, &format!("SagaOutcome='{outcome}'"), expected);
+        let listed = server.list_ids_until(
+            &format!("SagaOutcome='{outcome}'"),
+            Duration::from_secs(30),
+            |ids| ids == expected,
+        );
         assert_eq!(&listed, expected, "SagaOutcome='{outcome}'");
     }
     assert_eq!(by_outcome["compensated"].len(), 3);
     let one = BTreeSet::from([launch::workflow_id(&orders[4])]);
     assert_eq!(
-        list_until(&server, &format!("OrderId='{}'", orders[4]), &one),
+        server.list_ids_until(
+            &format!("OrderId='{}'", orders[4]),
+            Duration::from_secs(30),
+            |ids| ids == &one
+        ),
         one
     );
-    assert!(list_until(&server, "SagaOutcome='running'", &BTreeSet::new()).is_empty());
+    assert!(
+        server
+            .list_ids_until("SagaOutcome='running'", Duration::from_secs(30), |ids| ids
+                == &BTreeSet::new())
+            .is_empty()
+    );
 
     // Metrics: the saga counters equal what the scenarios' paths say ran.
     let metrics = scrape(metrics_port);
@@ -320,34 +261,6 @@ async fn a_mixed_run_is_listed_counted_and_logged() {
         "one line per activity run"
     );
     assert_eq!(logged, orders.iter().cloned().collect());
-}
-
-/// Every workflow id the server lists for `query`, once the list has `expected` of them
-/// (visibility is eventually consistent); fails after 20 s.
-fn listed(server: &DevServer, query: &str, expected: usize) -> BTreeSet<String> {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let out = server.cli(&["workflow", "list", "--query", query, "--output", "json"]);
-        assert!(
-            out.status.success(),
-            "temporal workflow list --query {query}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let text = String::from_utf8_lossy(&out.stdout);
-        let list: Vec<serde_json::Value> = if text.trim().is_empty() {
-            Vec::new()
-        } else {
-            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"))
-        };
-        let ids: BTreeSet<String> = list
-            .iter()
-            .map(|w| w["execution"]["workflowId"].as_str().unwrap().to_owned())
-            .collect();
-        if ids.len() >= expected || Instant::now() > deadline {
-            return ids;
-        }
-        std::thread::sleep(Duration::from_millis(250));
-    }
 }
 
 /// The custom search attributes the server lists.
@@ -445,10 +358,21 @@ async fn on_a_plain_dev_server_the_worker_registers_the_search_attributes_and_ev
         .map(|(row, _)| row["workflow_id"].as_str().unwrap().to_owned())
         .collect();
     assert_eq!(compensated.len(), 3);
-    assert_eq!(listed(&server, "SagaOutcome='compensated'", 3), compensated);
+    assert_eq!(
+        server.list_ids_until(
+            "SagaOutcome='compensated'",
+            Duration::from_secs(20),
+            |ids| ids.len() >= 3
+        ),
+        compensated
+    );
     let order_id = rows[6]["order_id"].as_str().unwrap();
     assert_eq!(
-        listed(&server, &format!("OrderId='{order_id}'"), 1),
+        server.list_ids_until(
+            &format!("OrderId='{order_id}'"),
+            Duration::from_secs(20),
+            |ids| !ids.is_empty()
+        ),
         BTreeSet::from([rows[6]["workflow_id"].as_str().unwrap().to_owned()])
     );
 
@@ -522,7 +446,7 @@ async fn when_the_server_refuses_to_register_them_the_commands_to_run_are_printe
     );
     assert_eq!(commands_in(&stderr), expected, "{stderr}");
     std::thread::sleep(Duration::from_secs(1));
-    assert!(listed(&server, "WorkflowType='OrderSaga'", 0).is_empty());
+    assert!(server.list_ids("WorkflowType='OrderSaga'").is_empty());
 
     // So does the worker, before it polls.
     let data = tempfile::tempdir().unwrap();

@@ -20,16 +20,18 @@ use saga_worker::{
     history::{Closed, SagaHistory},
     launch::{self, Started},
 };
-use saga_workflows::OrderSaga;
 use std::{
     collections::BTreeMap,
     time::{Duration, Instant},
 };
 use support::{
-    DevServer, assert_design_paths, assert_stores_consistent, deploy::Deployment, free_port,
-    fresh_id, order_with_lines, wait_all,
+    DevServer, assert_design_paths, assert_stores_consistent,
+    deploy::Deployment,
+    free_port, fresh_id,
+    observe::{scrape, state, total},
+    order_with_lines, wait_all,
 };
-use temporalio_client::{Client, WorkflowQueryOptions};
+use temporalio_client::Client;
 
 /// All five roles in one process: regular activities on each service's queue, as split
 /// workers run them, with one process to kill.
@@ -50,14 +52,6 @@ fn orders_of(prefix: &str, n: usize) -> Vec<Order> {
     (0..n)
         .map(|_| order_with_lines(&fresh_id(prefix), &[("item-p", 1)]))
         .collect()
-}
-
-async fn state(client: &Client, workflow_id: &str) -> saga_workflows::SagaState {
-    client
-        .get_workflow_handle::<OrderSaga>(workflow_id)
-        .query(OrderSaga::state, (), WorkflowQueryOptions::default())
-        .await
-        .unwrap_or_else(|e| panic!("querying {workflow_id}: {e}"))
 }
 
 /// Polls until `check` finds what it looks for among the running sagas of `started`, within a
@@ -81,43 +75,6 @@ async fn eventually<T>(
         assert!(Instant::now() < deadline, "never saw {what}");
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
-}
-
-/// Workflow ids that `temporal workflow list --query` returns.
-fn listed(server: &DevServer, query: &str) -> Vec<String> {
-    let out = server.cli(&["workflow", "list", "--query", query, "--output", "json"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8_lossy(&out.stdout);
-    let values: Vec<serde_json::Value> = match serde_json::from_str(&text) {
-        Ok(serde_json::Value::Array(all)) => all,
-        Ok(one) => vec![one],
-        Err(_) => text
-            .lines()
-            .filter(|l| !l.trim().is_empty())
-            .filter_map(|l| serde_json::from_str(l).ok())
-            .collect(),
-    };
-    values
-        .iter()
-        .filter_map(|v| v["execution"]["workflowId"].as_str().map(str::to_owned))
-        .collect()
-}
-
-/// The sum of a Prometheus metric's samples on `port`.
-fn metric_total(port: u16, name: &str) -> f64 {
-    use std::io::{Read as _, Write as _};
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("metrics port");
-    write!(stream, "GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n").unwrap();
-    let mut text = String::new();
-    stream.read_to_string(&mut text).unwrap();
-    text.lines()
-        .filter(|l| l.starts_with(name) && !l.starts_with('#'))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
 }
 
 /// Asserts each saga took `path` and failed with `SagaFailed` for the reason `because`.
@@ -224,10 +181,19 @@ async fn every_database_down_for_a_minute_under_150_sagas() {
         "{waiting:?}"
     );
     assert!(
-        !listed(&server, "SagaWaiting IS NOT NULL").is_empty(),
+        !server
+            .list_ids_until("SagaWaiting IS NOT NULL", Duration::from_secs(30), |ids| {
+                !ids.is_empty()
+            })
+            .is_empty(),
         "SagaWaiting lists the waiting sagas"
     );
-    assert!(metric_total(metrics_port, "saga_steps_waiting_on_infrastructure") > 0.0);
+    assert!(
+        total(
+            &scrape(metrics_port),
+            "saga_steps_waiting_on_infrastructure"
+        ) > 0.0
+    );
     eprintln!("waiting shows: {waiting:?}");
 
     // The worker dies during the outage; its replacement waits for the database.
@@ -271,7 +237,13 @@ async fn every_database_down_for_a_minute_under_150_sagas() {
             .unwrap();
         assert_eq!(rows, None, "nothing of {} was ever written", order.order_id);
     }
-    assert!(listed(&server, "SagaWaiting IS NOT NULL").is_empty());
+    assert!(
+        server
+            .list_ids_until("SagaWaiting IS NOT NULL", Duration::from_secs(30), |ids| {
+                ids.is_empty()
+            })
+            .is_empty()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -339,8 +311,12 @@ async fn the_payments_database_down_for_five_minutes() {
         blocked.last_error.starts_with("payments database"),
         "{blocked:?}"
     );
-    assert!(!listed(&server, &format!("SagaWaiting = '{PROCESS_REFUND}'")).is_empty());
-    assert!(!listed(&server, &format!("SagaWaiting = '{PROCESS_PAYMENT}'")).is_empty());
+    let waiting_on = format!("SagaWaiting = '{PROCESS_REFUND}'");
+    let listed = server.list_ids_until(&waiting_on, Duration::from_secs(30), |ids| !ids.is_empty());
+    assert!(!listed.is_empty(), "nothing listed for {waiting_on}");
+    let waiting_on = format!("SagaWaiting = '{PROCESS_PAYMENT}'");
+    let listed = server.list_ids_until(&waiting_on, Duration::from_secs(30), |ids| !ids.is_empty());
+    assert!(!listed.is_empty(), "nothing listed for {waiting_on}");
 
     // Half way through, the split worker dies and comes back.
     tokio::time::sleep(Duration::from_secs(150).saturating_sub(outage.elapsed())).await;

@@ -17,7 +17,7 @@ use saga_protos::{Order, scenario::SCENARIOS};
 use serde_json::Value;
 use std::{
     collections::{BTreeMap, BTreeSet},
-    io::{BufRead as _, Read as _, Write as _},
+    io::BufRead as _,
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     sync::{
@@ -28,6 +28,7 @@ use std::{
 };
 use support::{
     DevServer, WorkerProcess, assert_design_paths, assert_stores_consistent, free_port,
+    observe::{sample, scrape},
     open_stores, start_all, wait_all,
 };
 
@@ -380,35 +381,6 @@ fn is_settled(d: &Value) -> bool {
     d["state"] != "pending"
 }
 
-/// The samples of the worker's Prometheus endpoint, `name{labels}` → value.
-fn scrape(port: u16) -> BTreeMap<String, f64> {
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    stream
-        .write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-        .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let (_, body) = response.split_once("\r\n\r\n").unwrap();
-    body.lines()
-        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
-        .filter_map(|l| {
-            let (series, value) = l.rsplit_once(' ')?;
-            Some((series.to_owned(), value.parse().ok()?))
-        })
-        .collect()
-}
-
-fn sample(metrics: &BTreeMap<String, f64>, name: &str, subscriber: &str) -> f64 {
-    metrics
-        .iter()
-        .filter(|(series, _)| {
-            series.starts_with(&format!("{name}{{"))
-                && series.contains(&format!("subscriber=\"{subscriber}\""))
-        })
-        .map(|(_, v)| *v)
-        .sum()
-}
-
 fn sample_orders() -> Vec<Order> {
     (1..=7)
         .map(|n| {
@@ -633,24 +605,46 @@ async fn every_notification_arrives_signed_retried_and_resendable() {
 
     let metrics = scrape(metrics_port);
     assert_eq!(
-        sample(&metrics, "saga_webhook_deliveries_total", &cli.url()),
+        sample(
+            &metrics,
+            "saga_webhook_deliveries_total",
+            "subscriber",
+            &cli.url()
+        ),
         4.0
     );
     assert_eq!(
-        sample(&metrics, "saga_webhook_deliveries_total", &flaky.url),
+        sample(
+            &metrics,
+            "saga_webhook_deliveries_total",
+            "subscriber",
+            &flaky.url
+        ),
         4.0
     );
     assert_eq!(
-        sample(&metrics, "saga_webhook_retries_total", &flaky.url),
+        sample(
+            &metrics,
+            "saga_webhook_retries_total",
+            "subscriber",
+            &flaky.url
+        ),
         12.0
     );
-    assert!(sample(&metrics, "saga_webhook_retries_total", &slow.url) >= 4.0);
+    assert!(
+        sample(
+            &metrics,
+            "saga_webhook_retries_total",
+            "subscriber",
+            &slow.url
+        ) >= 4.0
+    );
     assert_eq!(
-        sample(&metrics, "saga_webhook_retries_total", "ops"),
+        sample(&metrics, "saga_webhook_retries_total", "subscriber", "ops"),
         4.0 * failed as f64
     );
     assert_eq!(
-        sample(&metrics, "saga_webhook_dead_total", "ops"),
+        sample(&metrics, "saga_webhook_dead_total", "subscriber", "ops"),
         failed as f64
     );
 
@@ -690,6 +684,7 @@ async fn every_notification_arrives_signed_retried_and_resendable() {
         sample(
             &scrape(metrics_port),
             "saga_webhook_deliveries_total",
+            "subscriber",
             "ops"
         ),
         failed as f64

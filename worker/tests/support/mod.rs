@@ -8,6 +8,7 @@
 
 pub mod browser;
 pub mod deploy;
+pub mod observe;
 
 use saga_activities::{Service, Stores, StoresConfig};
 use std::{
@@ -29,6 +30,16 @@ fn temporal_bin() -> PathBuf {
     std::env::var_os("TEMPORAL_BIN")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("temporal"))
+}
+
+/// A child process killed on drop, so a failing test leaves nothing running behind it.
+pub struct Proc(pub Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 /// A dev server; killed on drop.

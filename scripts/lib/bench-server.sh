@@ -1,0 +1,39 @@
+# Sourced by the bench scripts: one in-memory dev server on free ports for a whole benchmark,
+# stopped with every process listed in PIDS when the script exits, however it exits.
+#
+#   source scripts/lib/bench-server.sh
+#   start_bench_server LOG_FILE [extra start-dev flags…]
+#
+# Sets and exports TEMPORAL_ADDRESS and TEMPORAL_NAMESPACE, sets SERVER_PID; a script adds the
+# workers it starts to PIDS.
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+PIDS=()
+cleanup() {
+    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+}
+trap cleanup EXIT
+
+start_bench_server() {
+    local log=$1
+    shift
+    local port
+    port=$(free_port)
+    export TEMPORAL_ADDRESS=127.0.0.1:$port TEMPORAL_NAMESPACE=default
+    # The search attributes are registered up front so no worker's first minute measures it.
+    temporal server start-dev --headless --ip 127.0.0.1 --port "$port" \
+        --http-port "$(free_port)" --metrics-port "$(free_port)" --log-level error \
+        --search-attribute OrderId=Keyword --search-attribute SagaOutcome=Keyword \
+        --search-attribute SagaWaiting=Keyword "$@" >"$log" 2>&1 &
+    SERVER_PID=$!
+    PIDS+=("$SERVER_PID")
+    for _ in $(seq 150); do
+        temporal operator namespace describe --namespace default --address "$TEMPORAL_ADDRESS" \
+            >/dev/null 2>&1 && return 0
+        sleep 0.2
+    done
+    echo "the dev server did not answer within 30 s; its log: $log" >&2
+    return 1
+}
