@@ -301,7 +301,13 @@ fn assert_event_body(event: &Value, order: &Order) {
         order.customer_id.as_str(),
         "{event}"
     );
-    assert_eq!(summary["order_date"], order.order_date.as_str(), "{event}");
+    assert_eq!(
+        summary["order_date"],
+        saga_protos::canonical_order_date(&order.order_date)
+            .unwrap()
+            .as_str(),
+        "{event}"
+    );
     assert_eq!(
         summary["total"].as_f64().unwrap(),
         saga_protos::amount(order.total_cents())

@@ -6,7 +6,7 @@
 //!   "order_id": "47063fe3-56d9-4c51-b91f-71929834ce03",
 //!   "status": "success",
 //!   "error": null,
-//!   "order": {"customer_id": "8d04…", "order_date": "2018-10-19T10:50:16+08:00",
+//!   "order": {"customer_id": "8d04…", "order_date": "2018-10-19T02:50:16Z",
 //!             "order_status": "New", "total": 19.99, "items": [{"item_id": "123", "qty": 1.0}]},
 //!   "time": "2024-05-31T12:00:00.123Z"
 //! }
@@ -78,7 +78,10 @@ impl OrderSummary {
     pub fn of(order: &Order) -> Self {
         Self {
             customer_id: order.customer_id.clone(),
-            order_date: order.order_date.clone(),
+            // The date as the orders service stores it (UTC), whether or not ProcessOrder ran,
+            // so that a subscriber sees one form; a validated order's date always converts.
+            order_date: saga_protos::canonical_order_date(&order.order_date)
+                .unwrap_or_else(|_| order.order_date.clone()),
             order_status: order.order_status.clone(),
             total: saga_protos::amount(order.total_cents()),
             items: order
