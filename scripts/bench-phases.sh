@@ -71,7 +71,7 @@ bench = json.load(open(f"{out}/bench.json"))
 cold = [int(x) for x in open(f"{out}/cold-ms.txt")]
 med = lambda xs: statistics.median(xs) * 1000
 start_p50, e2e_p50 = bench["start_latency"]["p50_ms"], bench["latency"]["p50_ms"]
-print(f"{len(ids)} sagas at concurrency 1, the worker as `saga worker` starts it; medians:")
+print(f"{len(ids)} sagas (the warm-up included) at concurrency 1, the worker as `saga worker` starts it; medians:")
 print(f"  worker start-up to first saga done  {statistics.median(cold):7.1f} ms  (5 fresh workers: {cold})")
 print(f"  start request (client)              {start_p50:7.1f} ms")
 for name in ("task queued", "worker runs saga", "completion"):
