@@ -1,7 +1,8 @@
 //! The Temporal Web UI, read as a person would: headless Chromium opens the test server's UI on a
 //! compensated saga (an order of the inventory-fails scenario) and the rendered page must show
-//! the workflow as failed and the compensations in its history. A screenshot is left under
-//! `target/web-ui/` to look at.
+//! the workflow as failed and the compensations in its history, by name, whether the steps ran
+//! as local activities (the UI labels their markers by activity type) or as regular ones.
+//! Screenshots are left under `target/web-ui/` to look at.
 
 mod support;
 
@@ -14,6 +15,16 @@ use support::{
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_web_ui_shows_a_compensated_saga_as_failed_with_its_compensations() {
+    // `saga worker` as it starts: every role in one process, so local activities.
+    shows_a_compensated_saga(&[], "local").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_web_ui_shows_the_steps_of_a_remote_saga_too() {
+    shows_a_compensated_saga(&["--dispatch", "remote"], "remote").await;
+}
+
+async fn shows_a_compensated_saga(worker_args: &[&str], name: &str) {
     let Some(chromium) = chromium() else {
         assert!(
             std::env::var("CI").is_err(),
@@ -28,7 +39,7 @@ async fn the_web_ui_shows_a_compensated_saga_as_failed_with_its_compensations() 
         ..Default::default()
     });
     let data = tempfile::tempdir().unwrap();
-    let _worker = WorkerProcess::start(&server, data.path(), &[]);
+    let _worker = WorkerProcess::start_args(&server, data.path(), &[], worker_args);
     let client = server.client().await;
 
     let order = support::order_with_id(&support::fresh_id("3"));
@@ -69,7 +80,7 @@ async fn the_web_ui_shows_a_compensated_saga_as_failed_with_its_compensations() 
     let mut text = String::new();
     for _ in 0..5 {
         let dom = run_chromium(&chromium, &profile, &url, &["--dump-dom"]);
-        std::fs::write(out_dir.join("scenario-3.html"), &dom).unwrap();
+        std::fs::write(out_dir.join(format!("scenario-3-{name}.html")), &dom).unwrap();
         text = visible_text(&dom);
         missing = expected
             .iter()
@@ -87,7 +98,7 @@ async fn the_web_ui_shows_a_compensated_saga_as_failed_with_its_compensations() 
         text.split_whitespace().collect::<Vec<_>>().join(" ")
     );
 
-    let shot = out_dir.join("scenario-3.png");
+    let shot = out_dir.join(format!("scenario-3-{name}.png"));
     let _ = std::fs::remove_file(&shot);
     run_chromium(
         &chromium,
