@@ -20,12 +20,9 @@ use saga_worker::{
     history::{Closed, SagaHistory},
     launch::{self, Started},
 };
-use std::{
-    collections::BTreeMap,
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 use support::{
-    DevServer, assert_design_paths, assert_stores_consistent,
+    DevServer,
     deploy::Deployment,
     free_port, fresh_id,
     observe::{scrape, state, total},
@@ -209,12 +206,9 @@ async fn every_database_down_for_a_minute_under_150_sagas() {
         (&local, &local_orders, &local_started),
         (&split, &split_orders, &split_started),
     ] {
-        let histories = wait_all(&client, started, Duration::from_secs(300), || {
-            deployment.log_tails(20)
-        })
-        .await;
-        assert_design_paths(orders, &histories);
-        assert_stores_consistent(&deployment.stores().await, orders, 1000).await;
+        deployment
+            .assert_sagas_end_right(&client, orders, started, Duration::from_secs(300))
+            .await;
     }
     let histories = wait_all(&client, &doomed_started, Duration::from_secs(300), || {
         short.log_tails(20)
@@ -335,12 +329,9 @@ async fn the_payments_database_down_for_five_minutes() {
         (&split, &split_orders, &split_started),
         (&hurried, &undone, &undone_started),
     ] {
-        let histories = wait_all(&client, started, Duration::from_secs(300), || {
-            deployment.log_tails(20)
-        })
-        .await;
-        assert_design_paths(orders, &histories);
-        assert_stores_consistent(&deployment.stores().await, orders, 1000).await;
+        deployment
+            .assert_sagas_end_right(&client, orders, started, Duration::from_secs(300))
+            .await;
     }
     // Started during the outage with a one-minute deadline: the payment never went through,
     // the saga gave up at its deadline, and its refund (of nothing) waited for the database.
@@ -430,13 +421,9 @@ async fn a_locked_sqlite_file_is_waited_for() {
         (&local, all(&warm, &local_orders), &local_started),
         (&split, all(&warm_split, &split_orders), &split_started),
     ] {
-        let histories = wait_all(&client, started, Duration::from_secs(240), || {
-            deployment.log_tails(20)
-        })
-        .await;
-        assert_design_paths(&orders, &histories);
-        let held: BTreeMap<String, i64> =
-            assert_stores_consistent(&deployment.stores().await, &orders, 1000).await;
+        let held = deployment
+            .assert_sagas_end_right(&client, &orders, started, Duration::from_secs(240))
+            .await;
         assert!(!held.is_empty(), "some orders completed");
     }
 }

@@ -135,6 +135,21 @@ impl Deployment {
             .join("\n")
     }
 
+    /// Waits for the sagas `started` for `orders` on this deployment, then asserts that each took
+    /// its scenario's path and that the stores hold exactly its rows (stock starting at 1000).
+    /// Returns the stock held per item, as [`super::assert_stores_consistent`] does.
+    pub async fn assert_sagas_end_right(
+        &self,
+        client: &Client,
+        orders: &[saga_protos::Order],
+        started: &[Started],
+        timeout: std::time::Duration,
+    ) -> std::collections::BTreeMap<String, i64> {
+        let histories = super::wait_all(client, started, timeout, || self.log_tails(20)).await;
+        super::assert_design_paths(orders, &histories);
+        super::assert_stores_consistent(&self.stores().await, orders, 1000).await
+    }
+
     /// The deployment's four stores, opened beside its workers.
     pub async fn stores(&self) -> saga_activities::Stores {
         let db = |service: Service| {
