@@ -8,8 +8,10 @@
 #
 # Knobs (environment): ROUNDS (3), N (1500, sagas per throughput run), C (100), LAT_N (100,
 # sagas per latency run at concurrency 1), SWEEP ("1 10 100 500"), SWEEP_N (1000),
-# MODES ("default remote"; "default" is `saga worker` with no --dispatch, the others pass
-# --dispatch MODE), PEER (1 = include the peer), WARMUP (20, untimed sagas per run),
+# MODES ("intake default remote"; "default" is `saga worker` with no flag, orders started
+# through the server as any client starts them; "intake" is the same worker with `--intake`,
+# orders posted to it, so the server hands each saga's first task back in the start reply
+# (eager workflow start); the others pass --dispatch MODE), PEER (1 = include the peer), WARMUP (20, untimed sagas per run),
 # SERVER_ARGS (extra start-dev flags),
 # WORKER_ARGS (extra `saga worker` flags), OUT (results directory), SAGA_BIN (use this binary
 # instead of building the release one).
@@ -23,7 +25,7 @@ C=${C:-100}
 LAT_N=${LAT_N:-100}
 SWEEP=${SWEEP-"1 10 100 500"} # empty: no sweep
 SWEEP_N=${SWEEP_N:-1000}
-MODES=${MODES:-"default remote"}
+MODES=${MODES:-"intake default remote"}
 PEER=${PEER:-1}
 WARMUP=${WARMUP:-20}
 SERVER_ARGS=${SERVER_ARGS:-}
@@ -54,13 +56,29 @@ start_bench_server "$OUT/server.log" $SERVER_ARGS
 log "dev server on $TEMPORAL_ADDRESS"
 
 WORKER_PID=
+INTAKE_ARGS=()
 # start_worker IMPL QUEUE DATA_DIR: a fresh worker process (peak RSS is per process).
 start_worker() {
   local impl=$1 queue=$2 dir=$3
   mkdir -p "$dir"
+  INTAKE_ARGS=()
   case $impl in
     peer)
       "$VENV/bin/python" "$PEER_SCRIPT" worker "$TEMPORAL_ADDRESS" "$queue" >"$dir/worker.log" 2>&1 &
+      ;;
+    intake)
+      local address
+      address=127.0.0.1:$(free_port)
+      # shellcheck disable=SC2086
+      SAGA_DATA_DIR=$dir SAGA_LOG=warn "$SAGA" worker --task-queue "$queue" --intake "$address" \
+        $WORKER_ARGS >"$dir/worker.log" 2>&1 &
+      INTAKE_ARGS=(--intake "http://$address")
+      # The bench posts its first order as soon as it starts: wait until the intake listens.
+      for _ in $(seq 300); do
+        python3 -c 'import socket,sys; socket.create_connection(sys.argv[1].split(":"), 0.2)' \
+          "$address" 2>/dev/null && break
+        sleep 0.1
+      done
       ;;
     *)
       local dispatch=(--dispatch "$impl")
@@ -90,7 +108,8 @@ run() {
   log "$name: $n sagas at concurrency $c"
   if ! "$SAGA" bench --label "$impl" --sagas "$n" --concurrency "$c" --task-queue "$queue" \
     --warmup "$WARMUP" \
-    --worker-pid "$WORKER_PID" --server-pid "$SERVER_PID" "${checks[@]}" --json --quiet \
+    --worker-pid "$WORKER_PID" --server-pid "$SERVER_PID" "${checks[@]}" "${INTAKE_ARGS[@]}" \
+    --json --quiet \
     >"$dir/report.json" 2>"$dir/bench.log"; then
     log "$name FAILED: $(cat "$dir/bench.log")"
     echo "$name" >>"$OUT/failed-runs.txt"

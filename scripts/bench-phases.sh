@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Where one saga's time goes on the default path: `saga worker` as it starts (all roles, local
-# activities) on an unmodified dev server, one saga at a time. Prints the medians of each phase,
-# from the client's clock (`saga bench`) and the history's event times (the server's clock).
+# activities) on an unmodified dev server, one saga at a time, started through the server and
+# posted to the worker's order intake. Prints the medians of each phase, from the client's clock
+# (`saga bench`) and the history's event times (the server's clock).
 #
 #   worker start-up     spawning `saga worker` until a saga started at that moment is done
-#   start request       StartWorkflowExecution, client round trip
+#   start request       StartWorkflowExecution, client round trip (or the post to the intake)
 #   task queued         WorkflowExecutionStarted → WorkflowTaskStarted (the server hands the first
-#                       workflow task to the worker's poll)
+#                       workflow task to the worker's poll; with the intake, in the start reply)
 #   worker runs saga    WorkflowTaskStarted → WorkflowTaskCompleted (the four local activities,
 #                       their SQLite commits, the workflow code; one task when nothing fails)
 #   completion          WorkflowTaskCompleted → WorkflowExecutionCompleted
@@ -39,43 +40,72 @@ for i in 1 2 3 4 5; do
     kill "$pid" && wait "$pid" 2>/dev/null || true
 done
 
-queue=phases-warm
-SAGA_DATA_DIR=$OUT/warm SAGA_LOG=warn "$SAGA" worker --task-queue "$queue" >"$OUT/worker.log" 2>&1 &
-PIDS+=("$!")
-SAGA_DATA_DIR=$OUT/warm "$SAGA" bench -n "$N" -c 1 --task-queue "$queue" --json --quiet \
-    >"$OUT/bench.json"
-temporal workflow list --query "TaskQueue='$queue'" --limit 1000 --output json >"$OUT/list.json"
+# One saga at a time, twice: started through the server as any client starts it, then posted to
+# the worker's order intake (`--intake`), which starts it with eager workflow start.
+for path in server intake; do
+    queue=phases-$path dir=$OUT/$path
+    mkdir -p "$dir"
+    args=() bench_args=()
+    if [[ $path == intake ]]; then
+        address=127.0.0.1:$(free_port)
+        args=(--intake "$address")
+        bench_args=(--intake "http://$address")
+    fi
+    SAGA_DATA_DIR=$dir SAGA_LOG=warn "$SAGA" worker --task-queue "$queue" "${args[@]}" \
+        >"$dir/worker.log" 2>&1 &
+    PIDS+=("$!")
+    if [[ $path == intake ]]; then
+        for _ in $(seq 300); do
+            (exec 3<>"/dev/tcp/${address%:*}/${address#*:}") 2>/dev/null && break
+            sleep 0.1
+        done
+    fi
+    SAGA_DATA_DIR=$dir "$SAGA" bench -n "$N" -c 1 --task-queue "$queue" "${bench_args[@]}" \
+        --json --quiet >"$dir/bench.json"
+    temporal workflow list --query "TaskQueue='$queue'" --limit 1000 --output json \
+        >"$dir/list.json"
+done
 python3 - "$OUT" <<'PY'
 import json, statistics, subprocess, sys
 from datetime import datetime
 out = sys.argv[1]
-ids = [w["execution"]["workflowId"] for w in json.load(open(f"{out}/list.json"))]
 def t(e):
     s = e["eventTime"].rstrip("Z")
     head, _, frac = s.partition(".")
     return datetime.fromisoformat(head).timestamp() + float("0." + (frac or "0"))
-phases = {"task queued": [], "worker runs saga": [], "completion": [], "server span": [], "tasks": []}
-for wid in ids:
-    h = json.loads(subprocess.run(["temporal", "workflow", "show", "-w", wid, "--output", "json"],
-                                  check=True, capture_output=True).stdout)
-    ev = h["events"]
-    first = lambda kind: next(e for e in ev if e["eventType"] == kind)
-    last = lambda kind: [e for e in ev if e["eventType"] == kind][-1]
-    started, closed = first("EVENT_TYPE_WORKFLOW_EXECUTION_STARTED"), ev[-1]
-    phases["task queued"].append(t(first("EVENT_TYPE_WORKFLOW_TASK_STARTED")) - t(started))
-    phases["worker runs saga"].append(t(last("EVENT_TYPE_WORKFLOW_TASK_COMPLETED")) - t(first("EVENT_TYPE_WORKFLOW_TASK_STARTED")))
-    phases["completion"].append(t(closed) - t(last("EVENT_TYPE_WORKFLOW_TASK_COMPLETED")))
-    phases["server span"].append(t(closed) - t(started))
-    phases["tasks"].append(sum(e["eventType"] == "EVENT_TYPE_WORKFLOW_TASK_STARTED" for e in ev))
-bench = json.load(open(f"{out}/bench.json"))
+def phases_of(path):
+    ids = [w["execution"]["workflowId"] for w in json.load(open(f"{out}/{path}/list.json"))]
+    phases = {"task queued": [], "worker runs saga": [], "completion": [], "server span": [], "tasks": []}
+    for wid in ids:
+        h = json.loads(subprocess.run(["temporal", "workflow", "show", "-w", wid, "--output", "json"],
+                                      check=True, capture_output=True).stdout)
+        ev = h["events"]
+        first = lambda kind: next(e for e in ev if e["eventType"] == kind)
+        last = lambda kind: [e for e in ev if e["eventType"] == kind][-1]
+        started, closed = first("EVENT_TYPE_WORKFLOW_EXECUTION_STARTED"), ev[-1]
+        phases["task queued"].append(t(first("EVENT_TYPE_WORKFLOW_TASK_STARTED")) - t(started))
+        phases["worker runs saga"].append(t(last("EVENT_TYPE_WORKFLOW_TASK_COMPLETED")) - t(first("EVENT_TYPE_WORKFLOW_TASK_STARTED")))
+        phases["completion"].append(t(closed) - t(last("EVENT_TYPE_WORKFLOW_TASK_COMPLETED")))
+        phases["server span"].append(t(closed) - t(started))
+        phases["tasks"].append(sum(e["eventType"] == "EVENT_TYPE_WORKFLOW_TASK_STARTED" for e in ev))
+    bench = json.load(open(f"{out}/{path}/bench.json"))
+    med = lambda xs: statistics.median(xs) * 1000
+    start, e2e = bench["start_latency"]["p50_ms"], bench["latency"]["p50_ms"]
+    return len(ids), {
+        "start request (client)": start,
+        "task queued (server clock)": med(phases["task queued"]),
+        "worker runs saga (server clock)": med(phases["worker runs saga"]),
+        "completion (server clock)": med(phases["completion"]),
+        "result to client (the rest)": e2e - start - med(phases["server span"]),
+        "end to end (client)": e2e,
+        "workflow tasks per saga": statistics.median(phases["tasks"]),
+    }
 cold = [int(x) for x in open(f"{out}/cold-ms.txt")]
-med = lambda xs: statistics.median(xs) * 1000
-start_p50, e2e_p50 = bench["start_latency"]["p50_ms"], bench["latency"]["p50_ms"]
-print(f"{len(ids)} sagas (the warm-up included) at concurrency 1, the worker as `saga worker` starts it; medians:")
-print(f"  worker start-up to first saga done  {statistics.median(cold):7.1f} ms  (5 fresh workers: {cold})")
-print(f"  start request (client)              {start_p50:7.1f} ms")
-for name in ("task queued", "worker runs saga", "completion"):
-    print(f"  {name + ' (server clock)':<36}{med(phases[name]):7.1f} ms")
-print(f"  result to client (the rest)         {e2e_p50 - start_p50 - med(phases['server span']):7.1f} ms")
-print(f"  end to end (client)                 {e2e_p50:7.1f} ms  (workflow tasks per saga: {statistics.median(phases['tasks']):.0f})")
+(n, server), (_, intake) = phases_of("server"), phases_of("intake")
+print(f"{n} sagas per path (the warm-up included) at concurrency 1, `saga worker` as it starts; medians:")
+print(f"  {'':<36}{'started via server':>20}{'posted to intake':>18}")
+print(f"  {'worker start-up to first saga done':<36}{statistics.median(cold):17.1f} ms  (5 fresh workers: {cold})")
+for name in server:
+    unit = "" if name == "workflow tasks per saga" else " ms"
+    print(f"  {name:<36}{server[name]:17.1f}{unit:3}{intake[name]:15.1f}{unit}")
 PY

@@ -20,6 +20,7 @@ port="${DEMO_PORT:-7233}"
 ui_port="${DEMO_UI_PORT:-$((port + 1000))}"
 codec_port="${DEMO_CODEC_PORT:-$((port + 2000))}"
 hook_port="${DEMO_WEBHOOK_PORT:-$((port + 1500))}"
+intake_port="${DEMO_INTAKE_PORT:-$((port + 1700))}"
 data="${SAGA_DATA_DIR:-data}"
 saga="${SAGA_BIN:-target/release/saga}"
 mkdir -p "$data/logs"
@@ -28,10 +29,10 @@ worker_log="$data/logs/worker.log"
 webhook_log="$data/logs/webhooks.log"
 
 in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-for p in "$port" "$ui_port" "$codec_port" "$hook_port"; do
+for p in "$port" "$ui_port" "$codec_port" "$hook_port" "$intake_port"; do
     if in_use "$p"; then
         echo "demo: port $p is already in use (another Temporal server?)." >&2
-        echo "demo: stop it, or pick free ports: make demo DEMO_PORT=7300 (UI on DEMO_PORT+1000, webhooks on DEMO_PORT+1500)" >&2
+        echo "demo: stop it, or pick free ports: make demo DEMO_PORT=7300 (UI on DEMO_PORT+1000, webhooks on DEMO_PORT+1500, intake on DEMO_PORT+1700)" >&2
         exit 1
     fi
 done
@@ -151,8 +152,8 @@ say "demo: starting the webhook receiver on 127.0.0.1:$hook_port ($saga webhook-
 setsid "$saga" webhook-receiver --port "$hook_port" >"$webhook_log" 2>&1 &
 receiver_pid=$!
 
-say "demo: starting the worker ($saga worker)"
-setsid "$saga" worker >"$worker_log" 2>&1 &
+say "demo: starting the worker ($saga worker --intake 127.0.0.1:$intake_port)"
+setsid "$saga" worker --intake "127.0.0.1:$intake_port" >"$worker_log" 2>&1 &
 worker_pid=$!
 
 scenarios_ok=1
@@ -182,6 +183,7 @@ demo:                temporal workflow show -w <workflow id> --address $address 
 demo:                temporal workflow show -w <workflow id> --address $address --codec-endpoint $codec_url
 demo:   try          export SAGA_ENCRYPTION_KEYS_FILE=$keys_file TEMPORAL_ADDRESS=$address
 demo:                $saga start --wait testdata/scenario-5.json
+demo:   orders       curl -d @testdata/scenario-7.json http://127.0.0.1:$intake_port/orders   (the worker's intake)
 demo:   webhooks     $webhook_log (receiver on http://127.0.0.1:$hook_port/; tail -f it while you start sagas)
 demo:                SAGA_DATA_DIR=$data $saga status <order id from the table>
 demo:                SAGA_DATA_DIR=$data $saga webhooks list

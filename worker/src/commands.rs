@@ -5,8 +5,8 @@ use saga_protos::{Order, parse_order, scenario::SCENARIOS};
 use saga_worker::{
     connect,
     history::SagaHistory,
-    launch,
-    roles::{DispatchChoice, Role, Roles, ServiceQueues},
+    launch::{self, ui_link},
+    roles::{Role, Roles},
     run_worker::{self, WorkerSettings},
     status,
 };
@@ -36,24 +36,11 @@ pub fn init_logging(json: bool, is_worker: bool) {
     }
 }
 
-pub async fn worker(
-    task_queue: String,
-    dispatch: DispatchChoice,
-    patience: saga_workflows::Patience,
-    roles: Vec<Role>,
-    queues: ServiceQueues,
-    metrics_port: Option<u16>,
-    tuning: saga_worker::tuning::Tuning,
-) -> anyhow::Result<ExitCode> {
+/// `saga worker`: the roles are checked here, the rest is as the flags gave it.
+pub async fn worker(roles: Vec<Role>, settings: WorkerSettings) -> anyhow::Result<ExitCode> {
     run_worker::run(WorkerSettings {
-        task_queue,
-        metrics_port,
-        tuning,
-        dispatch,
-        patience,
         roles: Roles::new(roles)?,
-        queues,
-        ..Default::default()
+        ..settings
     })
     .await?;
     Ok(ExitCode::SUCCESS)
@@ -98,16 +85,6 @@ async fn search_attributes(client: &temporalio_client::Client) -> anyhow::Result
         );
     }
     Ok(())
-}
-
-/// The Web UI page of a workflow.
-pub fn ui_link(workflow_id: &str, run_id: &str) -> String {
-    let base = std::env::var("SAGA_UI_URL").unwrap_or_else(|_| "http://localhost:8233".into());
-    let namespace = std::env::var("TEMPORAL_NAMESPACE").unwrap_or_else(|_| "default".into());
-    format!(
-        "{}/namespaces/{namespace}/workflows/{workflow_id}/{run_id}/history",
-        base.trim_end_matches('/')
-    )
 }
 
 pub async fn start(

@@ -30,16 +30,34 @@ pub struct Started {
 }
 
 /// Starts an `OrderSaga` for `order` on `task_queue` under `workflow_id`.
-///
-/// No execution timeout: the saga enforces its own deadline, and a timeout would cut its
-/// compensations off. The search attributes are set in the start request, which saves the
-/// workflow an update of them.
 pub async fn start(
     client: &Client,
     task_queue: &str,
     workflow_id: &str,
     order: &Order,
 ) -> anyhow::Result<Started> {
+    let (input, options) = start_request(client, task_queue, workflow_id, order).await;
+    let handle = client
+        .start_workflow(OrderSaga::run, input, options)
+        .await
+        .with_context(|| format!("starting {WORKFLOW_TYPE} {workflow_id}"))?;
+    Ok(Started {
+        workflow_id: workflow_id.to_owned(),
+        run_id: handle.run_id().unwrap_or_default().to_owned(),
+    })
+}
+
+/// What every starter of a saga sends: the order as the only argument and these options.
+///
+/// No execution timeout: the saga enforces its own deadline, and a timeout would cut its
+/// compensations off. The search attributes are set in the start request, which saves the
+/// workflow an update of them.
+pub async fn start_request(
+    client: &Client,
+    task_queue: &str,
+    workflow_id: &str,
+    order: &Order,
+) -> (RawValue, WorkflowStartOptions) {
     let input = RawValue::from_value(order, &PayloadConverter::serde_json());
     // The SDK sends the Web UI's summary and details as they are, past any codec: with
     // encryption on they carry only what the workflow id shows anyway.
@@ -53,14 +71,17 @@ pub async fn start(
         .static_summary(summary)
         .static_details(details)
         .build();
-    let handle = client
-        .start_workflow(OrderSaga::run, input, options)
-        .await
-        .with_context(|| format!("starting {WORKFLOW_TYPE} {workflow_id}"))?;
-    Ok(Started {
-        workflow_id: workflow_id.to_owned(),
-        run_id: handle.run_id().unwrap_or_default().to_owned(),
-    })
+    (input, options)
+}
+
+/// The Web UI page of a workflow.
+pub fn ui_link(workflow_id: &str, run_id: &str) -> String {
+    let base = std::env::var("SAGA_UI_URL").unwrap_or_else(|_| "http://localhost:8233".into());
+    let namespace = std::env::var("TEMPORAL_NAMESPACE").unwrap_or_else(|_| "default".into());
+    format!(
+        "{}/namespaces/{namespace}/workflows/{workflow_id}/{run_id}/history",
+        base.trim_end_matches('/')
+    )
 }
 
 /// `OrderId` and `SagaOutcome=running`, as the workflow would set them.

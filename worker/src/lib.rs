@@ -8,6 +8,7 @@ pub mod connect;
 pub mod connection_errors;
 pub mod encryption;
 pub mod history;
+pub mod intake;
 pub mod launch;
 pub mod observability;
 pub mod roles;

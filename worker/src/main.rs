@@ -84,6 +84,12 @@ enum Command {
         /// Off unless set; 9464 is the usual choice.
         #[arg(long, env = "SAGA_METRICS_PORT")]
         metrics_port: Option<u16>,
+        /// Take orders over HTTP on this address (`POST /orders`, the order JSON), e.g.
+        /// `127.0.0.1:8090`. Each saga is started by this process itself, so the server hands its
+        /// first task straight back (eager workflow start): a saga's quickest way in. No
+        /// authentication: keep it on a private address. Needs the workflow role. Off unless set.
+        #[arg(long, env = "SAGA_INTAKE", value_name = "ADDR")]
+        intake: Option<std::net::SocketAddr>,
         #[command(flatten)]
         tuning: saga_worker::tuning::Tuning,
     },
@@ -170,9 +176,35 @@ enum Command {
     },
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
-    let cli = Cli::parse();
+fn main() -> ExitCode {
+    limit_malloc_arenas();
+    match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime.block_on(run(Cli::parse())),
+        Err(e) => {
+            eprintln!("saga: starting the async runtime: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// glibc gives each thread that allocates an arena of its own (up to eight per core) and keeps
+/// what is freed in it. The worker's threads (tokio's, one per SQLite connection) left about
+/// 3.5 MiB of peak RSS in those arenas at 100 concurrent sagas, for no CPU gained (BENCHMARKS.md,
+/// "Memory"); two arenas are enough for two cores. `MALLOC_ARENA_MAX` still decides when set.
+fn limit_malloc_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
+        // SAFETY: mallopt only sets an allocator parameter, and no other thread exists yet.
+        unsafe {
+            libc::mallopt(libc::M_ARENA_MAX, 2);
+        }
+    }
+}
+
+async fn run(cli: Cli) -> ExitCode {
     commands::init_logging(
         cli.log_json,
         matches!(
@@ -189,22 +221,23 @@ async fn main() -> ExitCode {
             roles,
             queues,
             metrics_port,
+            intake,
             tuning,
         } => {
-            let patience = saga_workflows::Patience {
-                step_window,
-                deadline,
-            };
-            commands::worker(
+            let settings = saga_worker::run_worker::WorkerSettings {
                 task_queue,
                 dispatch,
-                patience,
-                roles,
+                patience: saga_workflows::Patience {
+                    step_window,
+                    deadline,
+                },
                 queues,
                 metrics_port,
+                intake,
                 tuning,
-            )
-            .await
+                ..Default::default()
+            };
+            commands::worker(roles, settings).await
         }
         Command::Start {
             file,

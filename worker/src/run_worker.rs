@@ -30,6 +30,8 @@ pub struct WorkerSettings {
     pub metrics_port: Option<u16>,
     /// Slots, pollers, cache and eager dispatch (see [`crate::tuning`]).
     pub tuning: crate::tuning::Tuning,
+    /// Take orders over HTTP on this address (see [`crate::intake`]; `None`: no intake).
+    pub intake: Option<std::net::SocketAddr>,
 }
 
 impl Default for WorkerSettings {
@@ -43,6 +45,7 @@ impl Default for WorkerSettings {
             queues: ServiceQueues::default(),
             metrics_port: None,
             tuning: Default::default(),
+            intake: None,
         }
     }
 }
@@ -60,6 +63,11 @@ pub async fn run(settings: WorkerSettings) -> anyhow::Result<()> {
         .roles
         .plan(&settings.task_queue, &settings.queues)?;
     let services = settings.roles.services();
+    if settings.intake.is_some() && !settings.roles.runs_workflow() {
+        anyhow::bail!(
+            "--intake needs the workflow role: the intake starts sagas in the process that runs them"
+        );
+    }
     // A malformed encryption key stops the worker here too, before any database is opened.
     tracing::info!(
         "payload encryption {}",
@@ -96,6 +104,11 @@ pub async fn run(settings: WorkerSettings) -> anyhow::Result<()> {
     );
     let client = connect::connect_with_retry().await?;
     crate::search_attributes::ensure(&client).await?;
+    // Bound before any worker polls, so a taken port stops the start with nothing half running.
+    let intake = match settings.intake {
+        Some(address) => Some(crate::intake::bind(address).await?),
+        None => None,
+    };
 
     let metrics = settings
         .metrics_port
@@ -127,10 +140,27 @@ pub async fn run(settings: WorkerSettings) -> anyhow::Result<()> {
             &runtime, &client, queue, &saga, &stores, &faults, &settings,
         )?);
     }
+    let (stop_intake, intake_stopped) = tokio::sync::watch::channel(false);
+    // Started with the worker's own client: the SDK offers eager start only to its workers.
+    let intake = intake.map(|listener| {
+        tracing::info!(
+            address = %listener.address,
+            "taking orders on http://{}/orders (eager workflow start)",
+            listener.address
+        );
+        tokio::spawn(crate::intake::serve(
+            listener,
+            client.clone(),
+            settings.task_queue.clone(),
+            intake_stopped,
+        ))
+    });
     let shutdowns: Vec<_> = workers.iter().map(Worker::shutdown_handle).collect();
     tokio::spawn(async move {
         let signal = shutdown_signal().await;
         tracing::info!("{signal} received: finishing in-flight work, then exiting");
+        // No new orders first, then the sagas already begun are finished.
+        let _ = stop_intake.send(true);
         for shutdown in &shutdowns {
             shutdown();
         }
@@ -140,6 +170,9 @@ pub async fn run(settings: WorkerSettings) -> anyhow::Result<()> {
     let results = futures_util::future::join_all(workers.iter_mut().map(|w| w.run())).await;
     for (queue, result) in plan.iter().zip(results) {
         result.with_context(|| format!("the worker on task queue {} stopped", queue.task_queue))?;
+    }
+    if let Some(intake) = intake {
+        intake.await.context("order intake")??;
     }
     if let Some(relay) = relay {
         relay.stop().await;

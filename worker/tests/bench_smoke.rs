@@ -6,7 +6,12 @@ mod support;
 use std::process::Command;
 use support::{DevServer, WorkerProcess};
 
-fn bench(server: &DevServer, worker: &WorkerProcess, data: &std::path::Path) -> serde_json::Value {
+fn bench(
+    server: &DevServer,
+    worker: &WorkerProcess,
+    data: &std::path::Path,
+    extra: &[&str],
+) -> serde_json::Value {
     // `saga bench` waits for every saga; if the worker died it would wait for good, so the test
     // puts a generous bound on it.
     let out = Command::new("timeout")
@@ -22,6 +27,7 @@ fn bench(server: &DevServer, worker: &WorkerProcess, data: &std::path::Path) -> 
         ])
         .args(["--mix", "all", "--json", "--quiet"])
         .args(["--worker-pid", &worker.pid().to_string()])
+        .args(extra)
         .arg("--data-dir")
         .arg(data)
         .env("TEMPORAL_ADDRESS", server.address())
@@ -66,16 +72,25 @@ fn assert_counts(report: &serde_json::Value) {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn bench_checks_every_saga_in_both_dispatch_modes() {
+async fn bench_checks_every_saga_in_both_dispatch_modes_and_through_the_intake() {
     let server = DevServer::start();
     for dispatch in ["remote", "local"] {
         let data = tempfile::tempdir().unwrap();
         let mut worker =
             WorkerProcess::start_args(&server, data.path(), &[], &["--dispatch", dispatch]);
-        let report = bench(&server, &worker, data.path());
+        let report = bench(&server, &worker, data.path(), &[]);
         assert_counts(&report);
         worker.kill();
     }
+    // Orders posted to the worker's intake rather than started through the server.
+    let data = tempfile::tempdir().unwrap();
+    let intake = format!("127.0.0.1:{}", support::free_port());
+    let mut worker = WorkerProcess::start_args(&server, data.path(), &[], &["--intake", &intake]);
+    support::wait_for_intake(&intake, &worker);
+    let url = format!("http://{intake}");
+    let report = bench(&server, &worker, data.path(), &["--intake", &url]);
+    assert_counts(&report);
+    worker.kill();
 }
 
 fn saga_bench(server: &DevServer, args: &[&str]) -> std::process::Output {
@@ -145,8 +160,8 @@ fn bench_gives_up_when_nothing_polls_or_the_worker_dies() {
 }
 
 /// `scripts/bench-compare.sh` end to end at toy size: one dev server, the Python SDK peer (its
-/// virtualenv is created on first use), `saga worker` as it starts and with remote dispatch,
-/// every answer checked, medians and ratios printed. What it measures is not judged here; that it runs from a clone is.
+/// virtualenv is created on first use), `saga worker` as it starts (orders started through the
+/// server and posted to its intake) and with remote dispatch, every answer checked, medians and ratios printed. What it measures is not judged here; that it runs from a clone is.
 #[test]
 fn the_comparison_script_runs_everyone_and_prints_the_ratios() {
     let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -178,8 +193,8 @@ fn the_comparison_script_runs_everyone_and_prints_the_ratios() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    // Three workers, a throughput and a latency run each.
-    assert_eq!(runs.len(), 6, "{runs:?}");
+    // Four workers, a throughput and a latency run each.
+    assert_eq!(runs.len(), 8, "{runs:?}");
     for run in &runs {
         assert_eq!(run["failures"], 0, "{run}");
         assert_eq!(
@@ -190,7 +205,7 @@ fn the_comparison_script_runs_everyone_and_prints_the_ratios() {
     }
     let labels: std::collections::BTreeSet<_> =
         runs.iter().map(|r| r["label"].as_str().unwrap()).collect();
-    assert_eq!(labels, ["default", "peer", "remote"].into());
+    assert_eq!(labels, ["default", "intake", "peer", "remote"].into());
 
     let summary = std::fs::read_to_string(out_dir.path().join("summary.txt")).unwrap();
     for row in [
@@ -203,12 +218,12 @@ fn the_comparison_script_runs_everyone_and_prints_the_ratios() {
             .lines()
             .find(|l| l.starts_with(row))
             .unwrap_or_else(|| panic!("no `{row}` in\n{summary}"));
-        // Both got a ratio (a number and its range), not a dash; the targets judge the
-        // worker as it starts.
-        assert_eq!(line.matches('[').count(), 2, "{line}");
+        // All three got a ratio (a number and its range), not a dash; the targets judge the
+        // worker as it starts, with orders through the server and through its intake.
+        assert_eq!(line.matches('[').count(), 3, "{line}");
         assert_eq!(
             line.matches(" met").count() + line.matches("MISSED").count(),
-            1,
+            2,
             "{line}"
         );
     }

@@ -139,8 +139,12 @@ fn ports_are_the_documented_ones() {
     assert_eq!(ports(service(&c, "temporal")), ["7233:7233"]);
     assert_eq!(ports(service(&c, "temporal-ui")), ["8080:8080"]);
     assert_eq!(ports(service(&c, "postgresql")), ["5432:5432"]);
+    // The worker's order intake, on the host's loopback only (it has no authentication).
+    let worker = service(&c, "worker");
+    assert_eq!(ports(worker), ["127.0.0.1:8090:8090"]);
+    assert_eq!(env(worker, "SAGA_INTAKE").as_deref(), Some("0.0.0.0:8090"));
     let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
-    for port in ["7233", "8080", "5432"] {
+    for port in ["7233", "8080", "5432", "8090"] {
         assert!(
             readme.contains(port),
             "README does not document port {port}"

@@ -49,6 +49,27 @@ fn alive(pid: i32) -> bool {
         .is_some_and(|rest| !rest.starts_with('Z'))
 }
 
+/// Posts an order file to an intake with a bare HTTP/1.1 request; returns the whole answer.
+fn post_order(port: u16, order: &Path) -> String {
+    use std::io::Write as _;
+    let mut body: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(order).unwrap()).unwrap();
+    // A fresh order id: the demo's own scenarios may have used the sample's.
+    body["order_id"] = support::fresh_id("").into();
+    let body = body.to_string();
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        stream,
+        "POST /orders HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    answer
+}
+
 fn port_free(port: u16) -> bool {
     TcpListener::bind(("127.0.0.1", port)).is_ok()
 }
@@ -96,7 +117,7 @@ fn pids_in(banner: &str) -> Option<(i32, i32)> {
 fn ctrl_c_with_the_output_piped_into_tee_stops_worker_and_server() {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let data = tempfile::tempdir().unwrap();
-    let (port, ui_port) = (free_port(), free_port());
+    let (port, ui_port, intake_port) = (free_port(), free_port(), free_port());
     let out_file = data.path().join("demo.out");
     let err_file = data.path().join("demo.err");
     let mut command = Command::new("bash");
@@ -117,6 +138,7 @@ fn ctrl_c_with_the_output_piped_into_tee_stops_worker_and_server() {
         .env("DEMO_OUT", &out_file)
         .env("DEMO_PORT", port.to_string())
         .env("DEMO_UI_PORT", ui_port.to_string())
+        .env("DEMO_INTAKE_PORT", intake_port.to_string())
         .env("SAGA_DATA_DIR", data.path())
         .env("SAGA_BIN", env!("CARGO_BIN_EXE_saga"))
         .env_remove("TEMPORAL_ADDRESS")
@@ -175,6 +197,13 @@ fn ctrl_c_with_the_output_piped_into_tee_stops_worker_and_server() {
     );
     assert!(alive(server_pid) && alive(worker_pid));
     assert!(!port_free(port) && !port_free(ui_port));
+    // The banner's order line works: the worker's intake takes an order.
+    assert!(
+        out.contains(&format!("http://127.0.0.1:{intake_port}/orders")),
+        "{out}"
+    );
+    let answer = post_order(intake_port, &repo.join("testdata/scenario-7.json"));
+    assert!(answer.starts_with("HTTP/1.1 202"), "{answer}");
 
     // Ctrl-C: SIGINT to the whole group. `tee` dies, the script's stdout is a closed pipe.
     // SAFETY: kill(2) of the process group this test created.
@@ -198,6 +227,10 @@ fn ctrl_c_with_the_output_piped_into_tee_stops_worker_and_server() {
     assert!(
         port_free(ui_port),
         "port {ui_port} is still taken: {stderr}"
+    );
+    assert!(
+        port_free(intake_port),
+        "port {intake_port} is still taken: {stderr}"
     );
     let left = processes_mentioning(&data.path().display().to_string());
     assert!(left.is_empty(), "processes left: {left:#?}\n{stderr}");

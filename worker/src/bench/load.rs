@@ -37,6 +37,7 @@ pub(crate) async fn drive(
     count: usize,
     quiet: bool,
 ) -> anyhow::Result<(Vec<Sample>, Duration)> {
+    let starter = Starter::new(args)?;
     let permits = Arc::new(tokio::sync::Semaphore::new(args.concurrency.min(count)));
     let done = Arc::new(AtomicUsize::new(0));
     let begun = Instant::now();
@@ -62,13 +63,14 @@ pub(crate) async fn drive(
     let tasks: Vec<_> = (first..first + count)
         .map(|i| {
             let client = client.clone();
+            let starter = starter.clone();
             let permits = permits.clone();
             let done = done.clone();
             let order = bench_order(args.mix.scenario(i));
             let task_queue = args.task_queue.clone();
             tokio::spawn(async move {
                 let _permit = permits.acquire_owned().await.expect("never closed");
-                let sample = one(&client, &task_queue, order).await;
+                let sample = one(&client, &starter, &task_queue, order).await;
                 done.fetch_add(1, Ordering::Relaxed);
                 sample
             })
@@ -131,22 +133,95 @@ async fn watchdog(
     }
 }
 
+/// How the sagas are started.
+#[derive(Clone)]
+enum Starter {
+    /// A start request to the server, as any client sends it.
+    Server,
+    /// A post to the worker's order intake (`saga worker --intake`).
+    Intake {
+        http: reqwest::Client,
+        orders: String,
+    },
+}
+
+impl Starter {
+    fn new(args: &BenchArgs) -> anyhow::Result<Self> {
+        Ok(match &args.intake {
+            None => Self::Server,
+            Some(url) => Self::Intake {
+                http: reqwest::Client::builder()
+                    .timeout(Duration::from_secs(30))
+                    .build()?,
+                orders: format!("{}/orders", url.trim_end_matches('/')),
+            },
+        })
+    }
+
+    /// Starts the saga; returns its workflow id.
+    async fn start(
+        &self,
+        client: &Client,
+        task_queue: &str,
+        order: &Order,
+    ) -> Result<String, String> {
+        match self {
+            Self::Server => {
+                let workflow_id = format!("bench-{}", order.order_id);
+                let input = RawValue::from_value(order, &PayloadConverter::serde_json());
+                // As `saga start` does: no execution timeout, the contract's search attributes.
+                let options = WorkflowStartOptions::new(task_queue, &workflow_id)
+                    .search_attributes(crate::launch::initial_search_attributes(&order.order_id))
+                    .build();
+                client
+                    .start_workflow(UntypedWorkflow::new(config::WORKFLOW_TYPE), input, options)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                Ok(workflow_id)
+            }
+            Self::Intake { http, orders } => {
+                #[derive(serde::Deserialize)]
+                struct Taken {
+                    workflow_id: String,
+                }
+                let response = http
+                    .post(orders)
+                    .header(reqwest::header::CONTENT_TYPE, "application/json")
+                    .body(serde_json::to_vec(order).map_err(|e| e.to_string())?)
+                    .send()
+                    .await
+                    .map_err(|e| format!("{orders}: {e}"))?;
+                let status = response.status();
+                if status != reqwest::StatusCode::ACCEPTED {
+                    let body = response.text().await.unwrap_or_default();
+                    return Err(format!("{orders} answered {status}: {body}"));
+                }
+                let body = response
+                    .bytes()
+                    .await
+                    .map_err(|e| format!("{orders}: {e}"))?;
+                let taken: Taken =
+                    serde_json::from_slice(&body).map_err(|e| format!("{orders}: {e}"))?;
+                Ok(taken.workflow_id)
+            }
+        }
+    }
+}
+
 /// Starts one saga and waits for its result.
-async fn one(client: &Client, task_queue: &str, order: Order) -> Sample {
-    let workflow_id = format!("bench-{}", order.order_id);
-    let input = RawValue::from_value(&order, &PayloadConverter::serde_json());
-    // As `saga start` does: no execution timeout, the contract's search attributes set.
-    let options = WorkflowStartOptions::new(task_queue, &workflow_id)
-        .search_attributes(crate::launch::initial_search_attributes(&order.order_id))
-        .build();
+async fn one(client: &Client, starter: &Starter, task_queue: &str, order: Order) -> Sample {
     let started = Instant::now();
     let mut start_latency = Duration::ZERO;
-    let error = match client
-        .start_workflow(UntypedWorkflow::new(config::WORKFLOW_TYPE), input, options)
-        .await
-    {
-        Ok(handle) => {
+    // Named as the starter names it, so that a saga that was not started is looked for there.
+    let mut workflow_id = match starter {
+        Starter::Server => format!("bench-{}", order.order_id),
+        Starter::Intake { .. } => crate::launch::workflow_id(&order.order_id),
+    };
+    let error = match starter.start(client, task_queue, &order).await {
+        Ok(id) => {
             start_latency = started.elapsed();
+            workflow_id = id;
+            let handle = client.get_workflow_handle::<UntypedWorkflow>(&workflow_id);
             // A failed workflow is an answer too (the compensating scenarios end that way);
             // only not getting an answer is an error here. The checks judge the answers.
             match handle.get_result(WorkflowGetResultOptions::default()).await {

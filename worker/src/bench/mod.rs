@@ -45,6 +45,11 @@ pub struct BenchArgs {
     /// Sagas run (and checked) before the timed window, to warm connections and caches.
     #[arg(long, default_value_t = 20)]
     pub warmup: usize,
+    /// Start each saga by posting its order to this worker's intake (`saga worker --intake`),
+    /// e.g. `http://127.0.0.1:8090`, rather than asking the server; each result is still read
+    /// from the server. Its workflow ids are then `order-<order_id>`.
+    #[arg(long, value_name = "URL")]
+    pub intake: Option<String>,
     /// Task queue the worker under test polls.
     #[arg(long, env = "SAGA_TASK_QUEUE", default_value = config::DEFAULT_TASK_QUEUE)]
     pub task_queue: String,

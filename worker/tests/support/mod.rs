@@ -305,6 +305,19 @@ impl WorkerProcess {
     }
 }
 
+/// Waits until a worker's order intake (`--intake ADDR`) accepts connections.
+pub fn wait_for_intake(address: &str, worker: &WorkerProcess) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while std::net::TcpStream::connect(address).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "the intake never listened on {address}; worker log:\n{}",
+            worker.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 impl Drop for WorkerProcess {
     fn drop(&mut self) {
         self.kill();
