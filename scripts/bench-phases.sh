@@ -53,10 +53,12 @@ for path in server intake; do
     fi
     SAGA_DATA_DIR=$dir SAGA_LOG=warn "$SAGA" worker --task-queue "$queue" "${args[@]}" \
         >"$dir/worker.log" 2>&1 &
-    PIDS+=("$!")
+    pid=$!
+    PIDS+=("$pid")
     if [[ $path == intake ]]; then
-        for _ in $(seq 300); do
+        for i in $(seq 300); do
             (exec 3<>"/dev/tcp/${address%:*}/${address#*:}") 2>/dev/null && break
+            [[ $i == 300 ]] && { echo "the intake never listened; see $dir/worker.log" >&2; exit 1; }
             sleep 0.1
         done
     fi
@@ -64,6 +66,8 @@ for path in server intake; do
         --json --quiet >"$dir/bench.json"
     temporal workflow list --query "TaskQueue='$queue'" --limit 1000 --output json \
         >"$dir/list.json"
+    # One worker at a time: the next path is measured without this one polling beside it.
+    kill "$pid" && wait "$pid" 2>/dev/null || true
 done
 python3 - "$OUT" <<'PY'
 import json, statistics, subprocess, sys

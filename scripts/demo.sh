@@ -183,7 +183,8 @@ demo:                temporal workflow show -w <workflow id> --address $address 
 demo:                temporal workflow show -w <workflow id> --address $address --codec-endpoint $codec_url
 demo:   try          export SAGA_ENCRYPTION_KEYS_FILE=$keys_file TEMPORAL_ADDRESS=$address
 demo:                $saga start --wait testdata/scenario-5.json
-demo:   orders       curl -d @testdata/scenario-7.json http://127.0.0.1:$intake_port/orders   (the worker's intake)
+demo:   orders       curl -d @testdata/scenario-7.json http://127.0.0.1:$intake_port/orders   (the worker's intake;
+demo:                one saga per order_id: edit it for another)
 demo:   webhooks     $webhook_log (receiver on http://127.0.0.1:$hook_port/; tail -f it while you start sagas)
 demo:                SAGA_DATA_DIR=$data $saga status <order id from the table>
 demo:                SAGA_DATA_DIR=$data $saga webhooks list

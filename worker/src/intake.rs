@@ -7,7 +7,8 @@
 //! | `POST /orders`, a valid order (the contract's JSON) | `202` `{workflow_id, run_id, web_ui}`: the saga runs |
 //! | the same order id again, running or closed | `200`, the same body with `"already_started": true`: one saga per order |
 //! | a malformed or invalid order | `400` `{error, field}`: nothing is started |
-//! | the server refuses or cannot be reached | `503` `{error}`: not started; post again |
+//! | the server cannot be reached or is overloaded | `503` `{error}`: not started; post again |
+//! | the server refuses the start (a setting, a codec) | `502` `{error}`: not started; see the log |
 //! | `GET /healthz` | `200` |
 //!
 //! Why it exists: an order started through the server waits 25 to 35 ms in the dev server's task
@@ -98,6 +99,25 @@ struct Refused {
     field: Option<String>,
 }
 
+/// 503 for what posting again can fix (the server away or overloaded), 502 for the rest.
+fn status_of(error: &WorkflowStartError) -> StatusCode {
+    use tonic::Code;
+    match error {
+        WorkflowStartError::Rpc(status)
+            if matches!(
+                status.code(),
+                Code::Unavailable
+                    | Code::DeadlineExceeded
+                    | Code::ResourceExhausted
+                    | Code::Aborted
+            ) =>
+        {
+            StatusCode::SERVICE_UNAVAILABLE
+        }
+        _ => StatusCode::BAD_GATEWAY,
+    }
+}
+
 fn refused(status: StatusCode, error: String, field: Option<String>) -> Response {
     (status, Json(Refused { error, field })).into_response()
 }
@@ -136,11 +156,7 @@ async fn take_order(State(intake): State<Intake>, body: Bytes) -> Response {
         }
         Err(e) => {
             tracing::warn!(%workflow_id, "order intake: not started: {e}");
-            return refused(
-                StatusCode::SERVICE_UNAVAILABLE,
-                format!("not started: {e}"),
-                None,
-            );
+            return refused(status_of(&e), format!("not started: {e}"), None);
         }
     };
     let web_ui = launch::ui_link(&workflow_id, &run_id);

@@ -156,14 +156,28 @@ pub async fn run(settings: WorkerSettings) -> anyhow::Result<()> {
         ))
     });
     let shutdowns: Vec<_> = workers.iter().map(Worker::shutdown_handle).collect();
-    tokio::spawn(async move {
+    let grace = settings.graceful_shutdown;
+    let mut shutdown = tokio::spawn(async move {
         let signal = shutdown_signal().await;
         tracing::info!("{signal} received: finishing in-flight work, then exiting");
-        // No new orders first, then the sagas already begun are finished.
+        // No new orders first, and the orders being taken answered, while the workers still
+        // take eager starts (a worker shutting down no longer does); then the sagas begun are
+        // finished.
         let _ = stop_intake.send(true);
+        let intake_result = match intake {
+            Some(intake) => match tokio::time::timeout(grace, intake).await {
+                Ok(joined) => joined.context("order intake").and_then(|served| served),
+                Err(_) => {
+                    tracing::warn!("order intake: requests still open after {grace:?}; closing");
+                    Ok(())
+                }
+            },
+            None => Ok(()),
+        };
         for shutdown in &shutdowns {
             shutdown();
         }
+        intake_result
     });
     // The SDK's workers are not `Send` (workflows run on a local set), so they share this task
     // and are polled together rather than spawned.
@@ -171,8 +185,11 @@ pub async fn run(settings: WorkerSettings) -> anyhow::Result<()> {
     for (queue, result) in plan.iter().zip(results) {
         result.with_context(|| format!("the worker on task queue {} stopped", queue.task_queue))?;
     }
-    if let Some(intake) = intake {
-        intake.await.context("order intake")??;
+    // After a signal the shutdown task has told the workers to stop, so it is done or about to
+    // be; workers that stopped on their own leave it waiting for a signal that will not come.
+    match tokio::time::timeout(Duration::from_secs(1), &mut shutdown).await {
+        Ok(done) => done.context("shutdown")??,
+        Err(_) => shutdown.abort(),
     }
     if let Some(relay) = relay {
         relay.stop().await;

@@ -139,12 +139,24 @@ fn ports_are_the_documented_ones() {
     assert_eq!(ports(service(&c, "temporal")), ["7233:7233"]);
     assert_eq!(ports(service(&c, "temporal-ui")), ["8080:8080"]);
     assert_eq!(ports(service(&c, "postgresql")), ["5432:5432"]);
-    // The worker's order intake, on the host's loopback only (it has no authentication).
+    // The worker's order intake: on the compose network only (it has no authentication), and
+    // as a flag the split workers' own commands replace.
     let worker = service(&c, "worker");
-    assert_eq!(ports(worker), ["127.0.0.1:8090:8090"]);
-    assert_eq!(env(worker, "SAGA_INTAKE").as_deref(), Some("0.0.0.0:8090"));
+    assert!(ports(worker).is_empty(), "{:?}", ports(worker));
+    assert_eq!(env(worker, "SAGA_INTAKE"), None);
+    let command: Vec<String> = worker["command"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(scalar)
+        .collect();
+    assert_eq!(command, ["worker", "--intake", "0.0.0.0:8090"]);
     let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
-    for port in ["7233", "8080", "5432", "8090"] {
+    assert!(
+        readme.contains("http://worker:8090/orders"),
+        "README does not document the intake's address in compose"
+    );
+    for port in ["7233", "8080", "5432"] {
         assert!(
             readme.contains(port),
             "README does not document port {port}"

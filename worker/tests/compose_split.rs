@@ -35,7 +35,8 @@ fn one_container_per_role_on_the_worker_image() {
     for role in std::iter::once("workflow").chain(SERVICES) {
         let svc = &services[format!("worker-{role}").as_str()];
         assert!(svc.is_mapping(), "worker-{role} is defined");
-        assert_eq!(strings(&svc["command"]), ["saga", "worker", "--role", role]);
+        // The image's entrypoint is `saga`, so the command starts at the subcommand.
+        assert_eq!(strings(&svc["command"]), ["worker", "--role", role]);
         assert_eq!(strings(&svc["profiles"]), ["split"], "worker-{role}");
         assert_eq!(svc["extends"]["service"].as_str(), Some("worker"));
         assert_eq!(svc["extends"]["file"].as_str(), Some("docker-compose.yml"));

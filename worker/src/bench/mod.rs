@@ -47,7 +47,8 @@ pub struct BenchArgs {
     pub warmup: usize,
     /// Start each saga by posting its order to this worker's intake (`saga worker --intake`),
     /// e.g. `http://127.0.0.1:8090`, rather than asking the server; each result is still read
-    /// from the server. Its workflow ids are then `order-<order_id>`.
+    /// from the server. Its workflow ids are then `order-<order_id>`, on the task queue of the
+    /// worker behind the intake (give the same `--task-queue` for the messages to name it).
     #[arg(long, value_name = "URL")]
     pub intake: Option<String>,
     /// Task queue the worker under test polls.
