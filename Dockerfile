@@ -1,6 +1,7 @@
 # The `saga` binary in a small image. Build: docker build -t order-saga-worker .
 
-# --- build: the Temporal SDK's build scripts need protoc and Google's well-known .proto files ---
+# --- build: the Temporal SDK's build scripts need protoc and Google's well-known .proto files;
+# the `dist` profile (Cargo.toml) is the shipped build: whole-program LTO, a smaller worker ---
 FROM rust:1.92-bookworm AS builder
 RUN apt-get update \
     && apt-get install -y --no-install-recommends protobuf-compiler libprotobuf-dev \
@@ -9,8 +10,8 @@ WORKDIR /src
 COPY . .
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
-    cargo build --release --locked --bin saga \
-    && cp target/release/saga /usr/local/bin/saga
+    cargo build --profile dist --locked --bin saga \
+    && cp target/dist/saga /usr/local/bin/saga
 
 # --- runtime: the binary, CA certificates for TLS connections, a non-root user ---
 FROM debian:bookworm-slim AS runtime

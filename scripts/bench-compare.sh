@@ -14,7 +14,7 @@
 # (eager workflow start); the others pass --dispatch MODE), PEER (1 = include the peer), WARMUP (20, untimed sagas per run),
 # SERVER_ARGS (extra start-dev flags),
 # WORKER_ARGS (extra `saga worker` flags), OUT (results directory), SAGA_BIN (use this binary
-# instead of building the release one).
+# instead of building the shipped one, `target/dist/saga`).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -36,10 +36,12 @@ VENV=$ROOT/.bench/peer
 mkdir -p "$OUT"
 log() { echo "[bench-compare $(date -u +%H:%M:%S)] $*" >&2; }
 
-SAGA=${SAGA_BIN:-$ROOT/target/release/saga}
+# The shipped build (Cargo.toml's `dist` profile, what the Docker image runs); its first build
+# takes several minutes more than `release`.
+SAGA=${SAGA_BIN:-$ROOT/target/dist/saga}
 if [[ -z ${SAGA_BIN:-} ]]; then
-  log "building the release binary"
-  cargo build --release -p saga-worker --quiet
+  log "building the shipped binary (cargo build --profile dist)"
+  cargo build --profile dist -p saga-worker --quiet
 fi
 
 if [[ $PEER == 1 ]] && ! "$VENV/bin/python" -c 'import temporalio' 2>/dev/null; then

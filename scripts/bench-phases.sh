@@ -14,14 +14,15 @@
 #   result to client    what the client's end-to-end time holds beyond the start request and
 #                       the server-side span (the result long-poll returning)
 #
-# N (100 sagas), SAGA_BIN (target/release/saga, built when missing), OUT (results directory).
+# N (100 sagas), SAGA_BIN (target/dist/saga, the shipped build, built when missing), OUT (results
+# directory).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${N:-100}
-SAGA=${SAGA_BIN:-target/release/saga}
+SAGA=${SAGA_BIN:-target/dist/saga}
 OUT=${OUT:-.bench/phases-$(date -u +%Y%m%dT%H%M%SZ)}
 mkdir -p "$OUT"
-[[ -x $SAGA ]] || cargo build --release -p saga-worker --quiet
+[[ -x $SAGA ]] || cargo build --profile dist -p saga-worker --quiet
 # shellcheck source=lib/bench-server.sh
 source "$(dirname "$0")/lib/bench-server.sh"
 start_bench_server "$OUT/server.log"

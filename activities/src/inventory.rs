@@ -81,29 +81,27 @@ impl InventoryStore {
             return Ok(self.with_record(order, &id).await?);
         }
         for (item_id, qty) in units_by_item(order) {
-            sqlx::query(
-                "INSERT INTO stock (item_id, available) VALUES ($1, $2) \
-                 ON CONFLICT (item_id) DO NOTHING",
+            // Takes the units in one statement: an item seen for the first time starts at the
+            // default stock (and is not created when that is short), a known one is taken only
+            // if enough is available.
+            let taken = sqlx::query(
+                "INSERT INTO stock (item_id, available) SELECT $1, $2 - $3 WHERE $2 >= $3 \
+                 ON CONFLICT (item_id) DO UPDATE SET available = stock.available - $3 \
+                 WHERE stock.available >= $3",
             )
             .bind(item_id)
             .bind(self.default_stock)
-            .execute(&mut *tx)
-            .await?;
-            let taken = sqlx::query(
-                "UPDATE stock SET available = available - $2 \
-                 WHERE item_id = $1 AND available >= $2",
-            )
-            .bind(item_id)
             .bind(qty)
             .execute(&mut *tx)
             .await?
             .rows_affected();
             if taken == 0 {
-                let available: i64 =
+                let available: Option<i64> =
                     sqlx::query_scalar("SELECT available FROM stock WHERE item_id = $1")
                         .bind(item_id)
-                        .fetch_one(&mut *tx)
+                        .fetch_optional(&mut *tx)
                         .await?;
+                let available = available.unwrap_or(self.default_stock);
                 tx.rollback().await?;
                 return Err(StepError::business(
                     ERR_RESERVE_INVENTORY,

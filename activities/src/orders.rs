@@ -41,11 +41,14 @@ impl OrdersStore {
             ..order.clone()
         };
         let document = serde_json::to_string(order).map_err(anyhow::Error::from)?;
-        let mut tx = self.pool.begin().await?;
-        sqlx::query(
+        // One statement, so no explicit transaction: the insert reports the row it made, and
+        // only a repeat (the row already there) reads the saved status back. Each statement
+        // is a round trip to the database (a thread hand-off for SQLite), and this is the
+        // path every saga takes.
+        let inserted: Option<String> = sqlx::query_scalar(
             "INSERT INTO orders (order_id, customer_id, order_date, order_status, total_cents, \
              document, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7) \
-             ON CONFLICT (order_id) DO NOTHING",
+             ON CONFLICT (order_id) DO NOTHING RETURNING order_status",
         )
         .bind(&order.order_id)
         .bind(&order.customer_id)
@@ -54,14 +57,17 @@ impl OrdersStore {
         .bind(order.total_cents())
         .bind(document)
         .bind(now)
-        .execute(&mut *tx)
+        .fetch_optional(&self.pool)
         .await?;
-        let status: String =
-            sqlx::query_scalar("SELECT order_status FROM orders WHERE order_id = $1")
-                .bind(&order.order_id)
-                .fetch_one(&mut *tx)
-                .await?;
-        tx.commit().await?;
+        let status = match inserted {
+            Some(status) => status,
+            None => {
+                sqlx::query_scalar("SELECT order_status FROM orders WHERE order_id = $1")
+                    .bind(&order.order_id)
+                    .fetch_one(&self.pool)
+                    .await?
+            }
+        };
         Ok(Order {
             order_status: Some(status),
             ..order.clone()

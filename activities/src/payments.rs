@@ -62,10 +62,11 @@ impl PaymentsStore {
     /// `ProcessPayment`: records a Debit of the order total, once per order.
     pub async fn process_payment(&self, order: &Order) -> Result<Order, StepError> {
         let id = transaction_id(&order.order_id, TransactionType::Debit);
-        let mut tx = self.pool.begin().await?;
-        sqlx::query(&format!(
+        // One statement, as in `ProcessOrder`: a repeat finds the Debit already there and
+        // reads it back.
+        let inserted = sqlx::query(&format!(
             "INSERT INTO payments ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6) \
-             ON CONFLICT (transaction_id) DO NOTHING"
+             ON CONFLICT (transaction_id) DO NOTHING RETURNING {COLUMNS}"
         ))
         .bind(&id)
         .bind(&order.order_id)
@@ -73,10 +74,15 @@ impl PaymentsStore {
         .bind(TransactionType::Debit.as_str())
         .bind(order.total_cents())
         .bind(now())
-        .execute(&mut *tx)
+        .fetch_optional(&self.pool)
         .await?;
-        let debit = fetch(&mut tx, &id).await?.ok_or_else(|| missing(&id))?;
-        tx.commit().await?;
+        let debit = match inserted {
+            Some(row) => PaymentRecord::from_row(&row)?,
+            None => {
+                let mut conn = self.pool.acquire().await?;
+                fetch(&mut conn, &id).await?.ok_or_else(|| missing(&id))?
+            }
+        };
         Ok(Order {
             payment: Some(debit.to_payment()),
             ..order.clone()
@@ -145,6 +151,6 @@ async fn fetch(
 
 fn missing(id: &str) -> StepError {
     StepError::infrastructure(anyhow::anyhow!(
-        "ledger row {id} vanished inside its transaction"
+        "ledger row {id} was there on insert but not on reading it back"
     ))
 }

@@ -181,6 +181,15 @@ async fn every_write_repeated_changes_nothing() {
     assert!(inventory.for_order("47ghost").await.unwrap().is_empty());
     assert_eq!(inventory.available("i1").await.unwrap(), Some(STOCK));
 
+    // An item no order named before, wanted beyond the default stock: short, nothing written.
+    let greedy = order("47greedy", &[("fresh", (STOCK + 1) as f64)]);
+    match inventory.reserve(&greedy).await {
+        Err(StepError::Business { kind, .. }) => assert_eq!(kind, ERR_RESERVE_INVENTORY),
+        other => panic!("expected a short item, got {other:?}"),
+    }
+    assert_eq!(inventory.available("fresh").await.unwrap(), None);
+    assert!(inventory.for_order("47greedy").await.unwrap().is_empty());
+
     drop(stores);
     db.drop_now().await;
 }

@@ -206,6 +206,35 @@ async fn the_order_date_is_saved_in_utc_whatever_offset_it_came_with() {
     assert!(orders.get("47-undated").await.unwrap().is_none());
 }
 
+#[tokio::test]
+async fn an_item_seen_first_in_an_order_larger_than_the_default_stock_is_short() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = stores(dir.path(), 1).await;
+    let inventory = s.inventory.as_ref().unwrap();
+    let before = snapshot(dir.path()).await;
+    // The default stock is 100: 101 units of an item no order named before cannot be had.
+    let o = order("47-too-many", &[("fresh", 101.0)]);
+    match inventory.reserve(&o).await {
+        Err(StepError::Business { kind, message }) => {
+            assert_eq!(kind, "ErrReserveInventory");
+            assert!(message.contains("101 wanted, 100 available"), "{message}");
+        }
+        other => panic!("expected a short item, got {other:?}"),
+    }
+    assert_eq!(
+        snapshot(dir.path()).await,
+        before,
+        "a short reservation wrote something"
+    );
+    assert_eq!(inventory.available("fresh").await.unwrap(), None);
+    // Exactly the default stock is there to take.
+    inventory
+        .reserve(&order("47-all-of-it", &[("fresh", 100.0)]))
+        .await
+        .unwrap();
+    assert_eq!(inventory.available("fresh").await.unwrap(), Some(0));
+}
+
 /// Reserves `order` and tells whether it got the stock; any error but the business one fails.
 async fn try_reserve(s: &Stores, order: &Order) -> bool {
     match s.inventory.as_ref().unwrap().reserve(order).await {

@@ -42,6 +42,8 @@ use tokio::{net::TcpListener, sync::watch};
 struct Intake {
     client: Client,
     task_queue: String,
+    /// Whether `client` encrypts, worked out once: it cannot change while the worker runs.
+    encrypted: bool,
 }
 
 /// A bound intake, not yet serving: binding first makes a taken port fail the worker's start.
@@ -72,7 +74,11 @@ pub async fn serve(
     let app = Router::new()
         .route("/orders", post(take_order))
         .route("/healthz", get(|| async { "ok" }))
-        .with_state(Intake { client, task_queue });
+        .with_state(Intake {
+            encrypted: crate::encryption::encrypts(&client).await,
+            client,
+            task_queue,
+        });
     axum::serve(listener.listener, app)
         .with_graceful_shutdown(async move {
             let _ = stop.wait_for(|stopped| *stopped).await;
@@ -136,7 +142,7 @@ async fn take_order(State(intake): State<Intake>, body: Bytes) -> Response {
     };
     let workflow_id = launch::workflow_id(&order.order_id);
     let (input, mut options) =
-        launch::start_request(&intake.client, &intake.task_queue, &workflow_id, &order).await;
+        launch::start_request(intake.encrypted, &intake.task_queue, &workflow_id, &order);
     options.enable_eager_workflow_start = true;
     // One saga per order, even after it closed: posting it again answers with that saga.
     options.id_reuse_policy = WorkflowIdReusePolicy::RejectDuplicate;

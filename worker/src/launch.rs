@@ -36,7 +36,8 @@ pub async fn start(
     workflow_id: &str,
     order: &Order,
 ) -> anyhow::Result<Started> {
-    let (input, options) = start_request(client, task_queue, workflow_id, order).await;
+    let encrypted = crate::encryption::encrypts(client).await;
+    let (input, options) = start_request(encrypted, task_queue, workflow_id, order);
     let handle = client
         .start_workflow(OrderSaga::run, input, options)
         .await
@@ -51,9 +52,10 @@ pub async fn start(
 ///
 /// No execution timeout: the saga enforces its own deadline, and a timeout would cut its
 /// compensations off. The search attributes are set in the start request, which saves the
-/// workflow an update of them.
-pub async fn start_request(
-    client: &Client,
+/// workflow an update of them. `encrypted` is whether the client that sends it encrypts
+/// ([`crate::encryption::encrypts`]), which a long-lived starter works out once.
+pub fn start_request(
+    encrypted: bool,
     task_queue: &str,
     workflow_id: &str,
     order: &Order,
@@ -61,7 +63,7 @@ pub async fn start_request(
     let input = RawValue::from_value(order, &PayloadConverter::serde_json());
     // The SDK sends the Web UI's summary and details as they are, past any codec: with
     // encryption on they carry only what the workflow id shows anyway.
-    let (summary, details) = if crate::encryption::encrypts(client).await {
+    let (summary, details) = if encrypted {
         describe_redacted(order)
     } else {
         describe(order)
