@@ -82,9 +82,11 @@ impl InventoryStore {
         }
         for (item_id, qty) in units_by_item(order) {
             // Takes the units in one statement: an item seen for the first time starts at the
-            // default stock (and is not created when that is short), a known one is taken only
-            // if enough is available.
-            let taken = sqlx::query(
+            // default stock, a known one is taken only if enough is available. An order for more
+            // than the default stock proposes no row, so the conflict branch never runs: the
+            // plain conditional update below then decides, for an item stocked above the
+            // default (`set_stock`, or another worker's default).
+            let mut taken = sqlx::query(
                 "INSERT INTO stock (item_id, available) SELECT $1, $2 - $3 WHERE $2 >= $3 \
                  ON CONFLICT (item_id) DO UPDATE SET available = stock.available - $3 \
                  WHERE stock.available >= $3",
@@ -95,6 +97,17 @@ impl InventoryStore {
             .execute(&mut *tx)
             .await?
             .rows_affected();
+            if taken == 0 && qty > self.default_stock {
+                taken = sqlx::query(
+                    "UPDATE stock SET available = available - $2 \
+                     WHERE item_id = $1 AND available >= $2",
+                )
+                .bind(item_id)
+                .bind(qty)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            }
             if taken == 0 {
                 let available: Option<i64> =
                     sqlx::query_scalar("SELECT available FROM stock WHERE item_id = $1")

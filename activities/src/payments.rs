@@ -62,8 +62,8 @@ impl PaymentsStore {
     /// `ProcessPayment`: records a Debit of the order total, once per order.
     pub async fn process_payment(&self, order: &Order) -> Result<Order, StepError> {
         let id = transaction_id(&order.order_id, TransactionType::Debit);
-        // One statement, as in `ProcessOrder`: a repeat finds the Debit already there and
-        // reads it back.
+        // One statement, as in `ProcessOrder` (read to its end, so a failed commit is an
+        // error): a repeat finds the Debit already there and reads it back.
         let inserted = sqlx::query(&format!(
             "INSERT INTO payments ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6) \
              ON CONFLICT (transaction_id) DO NOTHING RETURNING {COLUMNS}"
@@ -74,10 +74,10 @@ impl PaymentsStore {
         .bind(TransactionType::Debit.as_str())
         .bind(order.total_cents())
         .bind(now())
-        .fetch_optional(&self.pool)
+        .fetch_all(&self.pool)
         .await?;
-        let debit = match inserted {
-            Some(row) => PaymentRecord::from_row(&row)?,
+        let debit = match inserted.first() {
+            Some(row) => PaymentRecord::from_row(row)?,
             None => {
                 let mut conn = self.pool.acquire().await?;
                 fetch(&mut conn, &id).await?.ok_or_else(|| missing(&id))?

@@ -189,6 +189,14 @@ async fn every_write_repeated_changes_nothing() {
     }
     assert_eq!(inventory.available("fresh").await.unwrap(), None);
     assert!(inventory.for_order("47greedy").await.unwrap().is_empty());
+    // One stocked above the default can be had beyond it.
+    inventory.set_stock("plenty", STOCK * 5).await.unwrap();
+    let big = order("47big", &[("plenty", (STOCK + 1) as f64)]);
+    inventory.reserve(&big).await.unwrap();
+    assert_eq!(
+        inventory.available("plenty").await.unwrap(),
+        Some(STOCK * 4 - 1)
+    );
 
     drop(stores);
     db.drop_now().await;

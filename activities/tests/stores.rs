@@ -207,7 +207,7 @@ async fn the_order_date_is_saved_in_utc_whatever_offset_it_came_with() {
 }
 
 #[tokio::test]
-async fn an_item_seen_first_in_an_order_larger_than_the_default_stock_is_short() {
+async fn an_order_beyond_the_default_stock_is_short_unless_the_item_holds_more() {
     let dir = tempfile::tempdir().unwrap();
     let s = stores(dir.path(), 1).await;
     let inventory = s.inventory.as_ref().unwrap();
@@ -233,6 +233,13 @@ async fn an_item_seen_first_in_an_order_larger_than_the_default_stock_is_short()
         .await
         .unwrap();
     assert_eq!(inventory.available("fresh").await.unwrap(), Some(0));
+    // An item stocked above the default can be had beyond the default.
+    inventory.set_stock("plenty", 1000).await.unwrap();
+    inventory
+        .reserve(&order("47-more-than-default", &[("plenty", 101.0)]))
+        .await
+        .unwrap();
+    assert_eq!(inventory.available("plenty").await.unwrap(), Some(899));
 }
 
 /// Reserves `order` and tells whether it got the stock; any error but the business one fails.
