@@ -44,9 +44,8 @@ impl OrdersStore {
         // One statement, so no explicit transaction: the insert reports the row it made, and
         // only a repeat (the row already there) reads the saved status back. Each statement
         // is a round trip to the database (a thread hand-off for SQLite), and this is the
-        // path every saga takes.
-        // `fetch_all`, not `fetch_optional`: reading to the statement's end is what surfaces an
-        // error of the commit that ends it.
+        // path every saga takes. Read with `fetch_all`, not `fetch_optional`: reading to the
+        // statement's end is what surfaces an error of the commit that ends it.
         let inserted: Option<String> = sqlx::query_scalar(
             "INSERT INTO orders (order_id, customer_id, order_date, order_status, total_cents, \
              document, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7) \
