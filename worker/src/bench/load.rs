@@ -159,6 +159,15 @@ impl Starter {
     }
 
     /// Starts the saga; returns its workflow id.
+    /// The workflow id the saga of `order_id` gets: `bench-` ids through the server, so that
+    /// bench sagas are told apart; the intake names it as `saga start` does.
+    fn workflow_id(&self, order_id: &str) -> String {
+        match self {
+            Self::Server => format!("bench-{order_id}"),
+            Self::Intake { .. } => crate::launch::workflow_id(order_id),
+        }
+    }
+
     async fn start(
         &self,
         client: &Client,
@@ -167,7 +176,7 @@ impl Starter {
     ) -> Result<String, String> {
         match self {
             Self::Server => {
-                let workflow_id = format!("bench-{}", order.order_id);
+                let workflow_id = self.workflow_id(&order.order_id);
                 let input = RawValue::from_value(order, &PayloadConverter::serde_json());
                 // As `saga start` does: no execution timeout, the contract's search attributes.
                 let options = WorkflowStartOptions::new(task_queue, &workflow_id)
@@ -213,10 +222,7 @@ async fn one(client: &Client, starter: &Starter, task_queue: &str, order: Order)
     let started = Instant::now();
     let mut start_latency = Duration::ZERO;
     // Named as the starter names it, so that a saga that was not started is looked for there.
-    let mut workflow_id = match starter {
-        Starter::Server => format!("bench-{}", order.order_id),
-        Starter::Intake { .. } => crate::launch::workflow_id(&order.order_id),
-    };
+    let mut workflow_id = starter.workflow_id(&order.order_id);
     let error = match starter.start(client, task_queue, &order).await {
         Ok(id) => {
             start_latency = started.elapsed();
