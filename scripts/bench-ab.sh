@@ -7,7 +7,8 @@
 #
 # Usage: scripts/bench-ab.sh BIN_A BIN_B
 # Knobs (environment): ROUNDS (3), N (1000 sagas per run), C (100), MODES ("remote local"),
-# WARMUP (20), OUT (results directory).
+# WARMUP (20), OUT (results directory). A mode is a `--dispatch` value, or "intake": the worker as
+# `saga worker --intake` runs it, with orders posted to it (eager workflow start).
 set -euo pipefail
 
 [[ $# == 2 ]] || { echo "usage: $0 BIN_A BIN_B" >&2; exit 2; }
@@ -31,14 +32,22 @@ run() {
     local name=$label-$mode-r$round
     local dir=$OUT/$name queue=ab-$name-$RANDOM
     mkdir -p "$dir"
-    SAGA_DATA_DIR=$dir SAGA_LOG=warn "$bin" worker --task-queue "$queue" --dispatch "$mode" \
+    local flags=(--dispatch "$mode") intake=()
+    if [[ $mode == intake ]]; then
+        local address
+        address=127.0.0.1:$(free_port)
+        flags=(--intake "$address")
+        intake=(--intake "http://$address")
+    fi
+    SAGA_DATA_DIR=$dir SAGA_LOG=warn "$bin" worker --task-queue "$queue" "${flags[@]}" \
         >"$dir/worker.log" 2>&1 &
     local worker=$!
     PIDS+=("$worker")
+    [[ $mode != intake ]] || wait_listening "${flags[1]}" "$dir/worker.log"
     log "$name: $N sagas at concurrency $C"
     if ! "$B" bench --label "$label" --sagas "$N" --concurrency "$C" --task-queue "$queue" \
         --warmup "$WARMUP" --worker-pid "$worker" --server-pid "$SERVER_PID" \
-        --data-dir "$dir" --json --quiet >"$dir/report.json" 2>"$dir/bench.log"; then
+        --data-dir "$dir" "${intake[@]}" --json --quiet >"$dir/report.json" 2>"$dir/bench.log"; then
         log "$name FAILED: $(cat "$dir/bench.log")"
         exit 1
     fi

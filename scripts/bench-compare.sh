@@ -75,13 +75,7 @@ start_worker() {
       SAGA_DATA_DIR=$dir SAGA_LOG=warn "$SAGA" worker --task-queue "$queue" --intake "$address" \
         $WORKER_ARGS >"$dir/worker.log" 2>&1 &
       INTAKE_ARGS=(--intake "http://$address")
-      # The bench posts its first order as soon as it starts: wait until the intake listens.
-      for i in $(seq 300); do
-        python3 -c 'import socket,sys; socket.create_connection(sys.argv[1].split(":"), 0.2)' \
-          "$address" 2>/dev/null && break
-        [[ $i == 300 ]] && log "the intake on $address never listened; see $dir/worker.log"
-        sleep 0.1
-      done
+      wait_listening "$address" "$dir/worker.log" || true
       ;;
     *)
       local dispatch=(--dispatch "$impl")

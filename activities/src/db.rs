@@ -4,8 +4,14 @@
 //! the URL says `postgres://`. The SQL is written once, in the dialect both understand.
 
 use anyhow::Context as _;
-use sqlx::{AnyPool, Executor, any::AnyPoolOptions};
-use std::{path::Path, time::Duration};
+use sqlx::{Any, AnyConnection, AnyPool, Executor, any::AnyPoolOptions, pool::PoolConnection};
+use std::{
+    ops::{Deref, DerefMut},
+    path::Path,
+    sync::Arc,
+    time::Duration,
+};
+use tokio::sync::{Mutex, MutexGuard};
 
 /// The four services, each with its own database and migrations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -56,8 +62,9 @@ impl Service {
 #[derive(Debug, Clone)]
 pub struct DbConfig {
     pub url: String,
-    /// Most connections the pool opens. SQLite has one writer at a time, so more than one
-    /// connection to a file only adds lock waits; PostgreSQL benefits from a few.
+    /// Most connections opened to the database. SQLite has one writer at a time, so more than
+    /// one connection to a file only adds lock waits (and one is held, not pooled: see [`Db`]);
+    /// PostgreSQL benefits from a pool of a few.
     pub max_connections: u32,
 }
 
@@ -76,10 +83,75 @@ pub fn is_sqlite(url: &str) -> bool {
     url.starts_with("sqlite:")
 }
 
+/// One service's database, as its store reaches it.
+///
+/// PostgreSQL is a pool. SQLite with one connection (the default: a file has one writer at a
+/// time) is that connection, held for the life of the process. A pool would ping the
+/// connection's thread as a step takes it and again as it hands it back, two thread hand-offs
+/// beside each statement's own, and a pool of one serialises the steps just as a lock does.
+/// A step cancelled inside a transaction leaves it no worse than a pool would: the dropped
+/// transaction queues its rollback on the connection ahead of the next statement.
+#[derive(Debug, Clone)]
+pub enum Db {
+    Pool(AnyPool),
+    Held(Arc<Mutex<AnyConnection>>),
+}
+
+/// A connection taken from a [`Db`] for one statement or one transaction.
+pub enum DbConnection<'a> {
+    Pooled(PoolConnection<Any>),
+    Held(MutexGuard<'a, AnyConnection>),
+}
+
+/// How long a step waits for its database's connection before failing: well inside an
+/// attempt's 10 s start-to-close, so an unreachable or busy database fails the attempt with its
+/// own error rather than with the attempt's timeout.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
+impl Db {
+    /// Takes the connection, waiting at most [`ACQUIRE_TIMEOUT`] (then `PoolTimedOut`, as a
+    /// pool's timeout reads). Give it back (drop it) before the same store takes another.
+    pub async fn acquire(&self) -> Result<DbConnection<'_>, sqlx::Error> {
+        match self {
+            Db::Pool(pool) => pool.acquire().await.map(DbConnection::Pooled),
+            Db::Held(connection) => tokio::time::timeout(ACQUIRE_TIMEOUT, connection.lock())
+                .await
+                .map(DbConnection::Held)
+                .map_err(|_| sqlx::Error::PoolTimedOut),
+        }
+    }
+}
+
+impl From<AnyPool> for Db {
+    fn from(pool: AnyPool) -> Self {
+        Db::Pool(pool)
+    }
+}
+
+impl Deref for DbConnection<'_> {
+    type Target = AnyConnection;
+
+    fn deref(&self) -> &AnyConnection {
+        match self {
+            DbConnection::Pooled(connection) => connection,
+            DbConnection::Held(connection) => connection,
+        }
+    }
+}
+
+impl DerefMut for DbConnection<'_> {
+    fn deref_mut(&mut self) -> &mut AnyConnection {
+        match self {
+            DbConnection::Pooled(connection) => connection,
+            DbConnection::Held(connection) => connection,
+        }
+    }
+}
+
 /// Like [`open`], but waits (with capped backoff, logging) while the database is unavailable: a
 /// worker started during an outage, or restarted in one, comes up when its database does
 /// instead of exiting. Any other failure (a wrong URL, a refused login) ends it at once.
-pub async fn open_when_available(service: Service, config: &DbConfig) -> anyhow::Result<AnyPool> {
+pub async fn open_when_available(service: Service, config: &DbConfig) -> anyhow::Result<Db> {
     let mut delay = Duration::from_millis(500);
     loop {
         match open(service, config).await {
@@ -104,8 +176,20 @@ fn is_unavailable(e: &anyhow::Error) -> bool {
         .any(|db| crate::error::classify(db) == crate::FaultKind::Unavailable)
 }
 
-/// Opens the pool and brings the schema up to date.
-pub async fn open(service: Service, config: &DbConfig) -> anyhow::Result<AnyPool> {
+/// Opens the database and brings the schema up to date: a pool, or for SQLite with one
+/// connection that connection, held (see [`Db`]).
+pub async fn open(service: Service, config: &DbConfig) -> anyhow::Result<Db> {
+    let pool = open_pool(service, config).await?;
+    if is_sqlite(&config.url) && config.max_connections <= 1 {
+        let connection = pool.acquire().await?.detach();
+        pool.close().await;
+        return Ok(Db::Held(Arc::new(Mutex::new(connection))));
+    }
+    Ok(Db::Pool(pool))
+}
+
+/// Opens a pool and brings the schema up to date.
+pub async fn open_pool(service: Service, config: &DbConfig) -> anyhow::Result<AnyPool> {
     sqlx::any::install_default_drivers();
     if let Some(path) = sqlite_path(&config.url)
         && let Some(dir) = Path::new(path)
@@ -117,9 +201,7 @@ pub async fn open(service: Service, config: &DbConfig) -> anyhow::Result<AnyPool
     }
     let pool = AnyPoolOptions::new()
         .max_connections(config.max_connections.max(1))
-        // Well inside an attempt's 10 s start-to-close, so an unreachable database fails the
-        // attempt with its own error rather than with the attempt's timeout.
-        .acquire_timeout(Duration::from_secs(5))
+        .acquire_timeout(ACQUIRE_TIMEOUT)
         .after_connect(|conn, _meta| {
             Box::pin(async move {
                 if conn.backend_name().eq_ignore_ascii_case("sqlite") {
@@ -203,6 +285,42 @@ mod tests {
         );
         assert_eq!(redact("postgres://db/orders"), "postgres://db/orders");
         assert_eq!(redact("sqlite://data/orders.db"), "sqlite://data/orders.db");
+    }
+
+    /// A step whose future is dropped inside its transaction (an attempt's timeout, a worker
+    /// shutting down) must leave the one held SQLite connection as a pool would leave it:
+    /// nothing of the transaction written, and the next step free to begin its own.
+    #[tokio::test]
+    async fn a_transaction_dropped_half_way_leaves_the_held_connection_clean() {
+        use sqlx::Connection as _;
+        let dir = tempfile::tempdir().unwrap();
+        let config = DbConfig::new(Service::Orders.default_url(dir.path()));
+        let db = open(Service::Orders, &config).await.unwrap();
+        assert!(matches!(db, Db::Held(_)), "{db:?}");
+        sqlx::query("CREATE TABLE scratch (x INTEGER)")
+            .execute(&mut *db.acquire().await.unwrap())
+            .await
+            .unwrap();
+        {
+            let mut connection = db.acquire().await.unwrap();
+            let mut tx = connection.begin().await.unwrap();
+            sqlx::query("INSERT INTO scratch (x) VALUES (1)")
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+        }
+        let mut connection = db.acquire().await.unwrap();
+        let mut tx = connection.begin().await.unwrap();
+        sqlx::query("INSERT INTO scratch (x) VALUES (2)")
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        let rows: Vec<i64> = sqlx::query_scalar("SELECT x FROM scratch")
+            .fetch_all(&mut *connection)
+            .await
+            .unwrap();
+        assert_eq!(rows, [2]);
     }
 
     #[test]

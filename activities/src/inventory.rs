@@ -5,13 +5,16 @@
 //! oversell. Items are taken in item id order so that concurrent transactions on PostgreSQL lock
 //! rows in one order and cannot deadlock.
 
-use crate::{StepError, db::now};
+use crate::{
+    StepError,
+    db::{Db, now},
+};
 use saga_protos::{
     Inventory, Order,
     ids::{TransactionType, transaction_id},
 };
 use serde::Serialize;
-use sqlx::{AnyPool, Row};
+use sqlx::{Connection as _, Row};
 use std::collections::BTreeMap;
 
 /// The error type of a failed reservation.
@@ -19,7 +22,7 @@ pub const ERR_RESERVE_INVENTORY: &str = "ErrReserveInventory";
 
 #[derive(Debug, Clone)]
 pub struct InventoryStore {
-    pool: AnyPool,
+    db: Db,
     default_stock: i64,
 }
 
@@ -50,9 +53,9 @@ pub struct InventoryLine {
 
 impl InventoryStore {
     /// `default_stock` is the stock of an item the first time any order names it.
-    pub fn new(pool: AnyPool, default_stock: i64) -> Self {
+    pub fn new(db: impl Into<Db>, default_stock: i64) -> Self {
         Self {
-            pool,
+            db: db.into(),
             default_stock,
         }
     }
@@ -63,7 +66,8 @@ impl InventoryStore {
     pub async fn reserve(&self, order: &Order) -> Result<Order, StepError> {
         let id = transaction_id(&order.order_id, TransactionType::Reserve);
         let date = now();
-        let mut tx = self.pool.begin().await?;
+        let mut conn = self.db.acquire().await?;
+        let mut tx = conn.begin().await?;
         let claimed = sqlx::query(
             "INSERT INTO inventory_transactions (transaction_id, order_id, transaction_type, \
              transaction_date) VALUES ($1, $2, $3, $4) ON CONFLICT (transaction_id) DO NOTHING",
@@ -78,6 +82,7 @@ impl InventoryStore {
         if claimed == 0 {
             // Reserved by an earlier attempt: report it, change nothing.
             tx.rollback().await?;
+            drop(conn);
             return Ok(self.with_record(order, &id).await?);
         }
         for (item_id, qty) in units_by_item(order) {
@@ -145,7 +150,8 @@ impl InventoryStore {
         let reserve_id = transaction_id(&order.order_id, TransactionType::Reserve);
         let release_id = transaction_id(&order.order_id, TransactionType::Release);
         let date = now();
-        let mut tx = self.pool.begin().await?;
+        let mut conn = self.db.acquire().await?;
+        let mut tx = conn.begin().await?;
         let claimed = sqlx::query(
             "INSERT INTO inventory_transactions (transaction_id, order_id, transaction_type, \
              transaction_date) SELECT $1, order_id, $2, $3 FROM inventory_transactions \
@@ -160,6 +166,7 @@ impl InventoryStore {
         .rows_affected();
         if claimed == 0 {
             tx.rollback().await?;
+            drop(conn);
             return Ok(self.with_record(order, &release_id).await?);
         }
         sqlx::query(
@@ -211,7 +218,7 @@ impl InventoryStore {
              WHERE transaction_id = $1",
         )
         .bind(id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.db.acquire().await?)
         .await?;
         let inventory = match row {
             Some(r) => {
@@ -236,7 +243,7 @@ impl InventoryStore {
     pub async fn available(&self, item_id: &str) -> Result<Option<i64>, sqlx::Error> {
         sqlx::query_scalar("SELECT available FROM stock WHERE item_id = $1")
             .bind(item_id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *self.db.acquire().await?)
             .await
     }
 
@@ -248,7 +255,7 @@ impl InventoryStore {
         )
         .bind(item_id)
         .bind(available)
-        .execute(&self.pool)
+        .execute(&mut *self.db.acquire().await?)
         .await?;
         Ok(())
     }
@@ -271,7 +278,7 @@ impl InventoryStore {
             total(TransactionType::Release.as_str()),
         );
         sqlx::query(&sql)
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *self.db.acquire().await?)
             .await?
             .iter()
             .map(|r| {
@@ -295,7 +302,7 @@ impl InventoryStore {
              ORDER BY t.transaction_date, t.transaction_type DESC, l.item_id",
         )
         .bind(order_id)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.db.acquire().await?)
         .await?;
         let mut records: Vec<InventoryRecord> = Vec::new();
         for r in rows {

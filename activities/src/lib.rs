@@ -342,20 +342,18 @@ impl Stores {
         let mut stores = Self::default();
         for &service in services {
             let db = config.db(service);
-            let pool = if wait {
+            let db = if wait {
                 db::open_when_available(service, db).await?
             } else {
                 db::open(service, db).await?
             };
             match service {
-                Service::Orders => stores.orders = Some(OrdersStore::new(pool)),
-                Service::Payments => stores.payments = Some(PaymentsStore::new(pool)),
+                Service::Orders => stores.orders = Some(OrdersStore::new(db)),
+                Service::Payments => stores.payments = Some(PaymentsStore::new(db)),
                 Service::Inventory => {
-                    stores.inventory = Some(InventoryStore::new(pool, config.default_stock))
+                    stores.inventory = Some(InventoryStore::new(db, config.default_stock))
                 }
-                Service::Notifications => {
-                    stores.notifications = Some(NotificationsStore::new(pool))
-                }
+                Service::Notifications => stores.notifications = Some(NotificationsStore::new(db)),
             }
         }
         Ok(stores)

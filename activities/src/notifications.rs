@@ -3,7 +3,7 @@
 
 use crate::{
     StepError,
-    db::now,
+    db::{Db, now},
     delivery::{
         Subscription,
         event::{OrderSummary, event_id},
@@ -12,12 +12,12 @@ use crate::{
 };
 use saga_protos::Notification;
 use serde::Serialize;
-use sqlx::{AnyPool, Row};
+use sqlx::{Connection as _, Row};
 use std::sync::Arc;
 
 #[derive(Debug, Clone)]
 pub struct NotificationsStore {
-    pool: AnyPool,
+    db: Db,
     /// The webhook subscribers each notification is queued for; empty when delivery is off.
     subscriptions: Arc<[Subscription]>,
     /// Wakes this process's relay when deliveries are queued.
@@ -37,9 +37,9 @@ pub struct NotificationRecord {
 }
 
 impl NotificationsStore {
-    pub fn new(pool: AnyPool) -> Self {
+    pub fn new(db: impl Into<Db>) -> Self {
         Self {
-            pool,
+            db: db.into(),
             subscriptions: Arc::from([]),
             wake: None,
         }
@@ -58,13 +58,13 @@ impl NotificationsStore {
     }
 
     /// The database, for the webhook relay beside this store.
-    pub fn pool(&self) -> &AnyPool {
-        &self.pool
+    pub fn db(&self) -> &Db {
+        &self.db
     }
 
     /// The webhook deliveries of this database.
     pub fn outbox(&self) -> Outbox {
-        Outbox::new(self.pool.clone())
+        Outbox::new(self.db.clone())
     }
 
     /// `Notify`: publishes the outcome to the outbox and queues its webhook deliveries, in one
@@ -87,10 +87,11 @@ impl NotificationsStore {
         .bind(summary);
         if self.subscriptions.is_empty() {
             // Nothing to queue beside the row: one statement, its own transaction.
-            insert.execute(&self.pool).await?;
+            insert.execute(&mut *self.db.acquire().await?).await?;
             return Ok(());
         }
-        let mut tx = self.pool.begin().await?;
+        let mut conn = self.db.acquire().await?;
+        let mut tx = conn.begin().await?;
         insert.execute(&mut *tx).await?;
         let queued = outbox::enqueue(
             &mut tx,
@@ -115,7 +116,7 @@ impl NotificationsStore {
              WHERE order_id = $1 ORDER BY created_at, status",
         )
         .bind(order_id)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.db.acquire().await?)
         .await?
         .iter()
         .map(|r| {

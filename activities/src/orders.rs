@@ -5,14 +5,17 @@
 //! `2018-10-19T02:50:16Z`), so the column sorts and compares as time whatever offset the client
 //! sent; the order `ProcessOrder` returns carries the saved form.
 
-use crate::{StepError, db::now};
+use crate::{
+    StepError,
+    db::{Db, now},
+};
 use saga_protos::{Order, STATUS_NEW, STATUS_PENDING, validate::canonical_order_date};
 use serde::Serialize;
-use sqlx::{AnyPool, Row};
+use sqlx::Row;
 
 #[derive(Debug, Clone)]
 pub struct OrdersStore {
-    pool: AnyPool,
+    db: Db,
 }
 
 /// An order as the orders database holds it.
@@ -28,8 +31,8 @@ pub struct OrderRecord {
 }
 
 impl OrdersStore {
-    pub fn new(pool: AnyPool) -> Self {
-        Self { pool }
+    pub fn new(db: impl Into<Db>) -> Self {
+        Self { db: db.into() }
     }
 
     /// `ProcessOrder`: saves the order with status `New`. A repeat finds the row and changes
@@ -58,7 +61,7 @@ impl OrdersStore {
         .bind(order.total_cents())
         .bind(document)
         .bind(now)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.db.acquire().await?)
         .await?
         .pop();
         let status = match inserted {
@@ -66,7 +69,7 @@ impl OrdersStore {
             None => {
                 sqlx::query_scalar("SELECT order_status FROM orders WHERE order_id = $1")
                     .bind(&order.order_id)
-                    .fetch_one(&self.pool)
+                    .fetch_one(&mut *self.db.acquire().await?)
                     .await?
             }
         };
@@ -87,7 +90,7 @@ impl OrdersStore {
         .bind(&order.order_id)
         .bind(STATUS_PENDING)
         .bind(now())
-        .execute(&self.pool)
+        .execute(&mut *self.db.acquire().await?)
         .await?;
         let status = self.get(&order.order_id).await?.map(|r| r.order_status);
         Ok(Order {
@@ -102,7 +105,7 @@ impl OrdersStore {
              updated_at FROM orders WHERE order_id = $1",
         )
         .bind(order_id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.db.acquire().await?)
         .await?;
         row.map(|r| {
             Ok(OrderRecord {

@@ -1,19 +1,22 @@
 //! The payments service: a ledger of Debits and Credits in integer cents.
 
-use crate::{StepError, db::now};
+use crate::{
+    StepError,
+    db::{Db, now},
+};
 use saga_protos::{
     Order, Payment, amount,
     ids::{TransactionType, transaction_id},
 };
 use serde::Serialize;
-use sqlx::{AnyPool, Row, any::AnyRow};
+use sqlx::{Connection as _, Row, any::AnyRow};
 
 /// The merchant every payment of this shop is made to.
 pub const MERCHANT_ID: &str = "saga-merchant-1";
 
 #[derive(Debug, Clone)]
 pub struct PaymentsStore {
-    pool: AnyPool,
+    db: Db,
 }
 
 /// A ledger row.
@@ -55,8 +58,8 @@ const COLUMNS: &str =
     "transaction_id, order_id, merchant_id, payment_type, amount_cents, transaction_date";
 
 impl PaymentsStore {
-    pub fn new(pool: AnyPool) -> Self {
-        Self { pool }
+    pub fn new(db: impl Into<Db>) -> Self {
+        Self { db: db.into() }
     }
 
     /// `ProcessPayment`: records a Debit of the order total, once per order.
@@ -74,12 +77,12 @@ impl PaymentsStore {
         .bind(TransactionType::Debit.as_str())
         .bind(order.total_cents())
         .bind(now())
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.db.acquire().await?)
         .await?;
         let debit = match inserted.first() {
             Some(row) => PaymentRecord::from_row(row)?,
             None => {
-                let mut conn = self.pool.acquire().await?;
+                let mut conn = self.db.acquire().await?;
                 fetch(&mut conn, &id).await?.ok_or_else(|| missing(&id))?
             }
         };
@@ -96,7 +99,8 @@ impl PaymentsStore {
     pub async fn process_refund(&self, order: &Order) -> Result<Order, StepError> {
         let debit_id = transaction_id(&order.order_id, TransactionType::Debit);
         let credit_id = transaction_id(&order.order_id, TransactionType::Credit);
-        let mut tx = self.pool.begin().await?;
+        let mut conn = self.db.acquire().await?;
+        let mut tx = conn.begin().await?;
         sqlx::query(&format!(
             "INSERT INTO payments ({COLUMNS}) \
              SELECT $1, order_id, merchant_id, $2, -amount_cents, $3 FROM payments \
@@ -126,7 +130,7 @@ impl PaymentsStore {
              ORDER BY transaction_date, payment_type DESC"
         ))
         .bind(order_id)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.db.acquire().await?)
         .await?
         .iter()
         .map(PaymentRecord::from_row)

@@ -12,7 +12,7 @@ use axum::{
 };
 use saga_activities::{
     DbConfig, Service,
-    db::open,
+    db::{Db, open, open_pool},
     delivery::{
         DeliveryConfig, Relay, Schedule, Subscriber,
         config::Secret,
@@ -24,7 +24,6 @@ use saga_activities::{
     testing::ScratchDatabases,
 };
 use saga_protos::Notification;
-use sqlx::AnyPool;
 use std::{
     collections::BTreeMap,
     sync::{Arc, Mutex},
@@ -144,9 +143,9 @@ fn quick_schedule(max_attempts: u32) -> Schedule {
     }
 }
 
-/// A notifications store on `pool` that queues deliveries for `config`'s subscribers.
-fn store(pool: &AnyPool, config: &DeliveryConfig) -> NotificationsStore {
-    NotificationsStore::new(pool.clone())
+/// A notifications store on `db` that queues deliveries for `config`'s subscribers.
+fn store(db: &Db, config: &DeliveryConfig) -> NotificationsStore {
+    NotificationsStore::new(db.clone())
         .with_deliveries(config.subscriptions(), Arc::new(tokio::sync::Notify::new()))
 }
 
@@ -175,23 +174,20 @@ async fn states(outbox: &Outbox) -> BTreeMap<String, i64> {
     outbox.counts().await.unwrap().into_iter().collect()
 }
 
-/// Two relays, each with its own pool (as two worker processes have), share one database: with a
-/// receiver that always answers 200, every event arrives exactly once, on its first attempt.
-async fn two_relays_deliver_each_event_once(pools: [AnyPool; 2]) {
+/// Two relays, each with its own connections (as two worker processes have), share one database:
+/// with a receiver that always answers 200, every event arrives exactly once, on its first
+/// attempt.
+async fn two_relays_deliver_each_event_once(dbs: [Db; 2]) {
     const N: usize = 150;
     let receiver = Receiver::start(Arc::new(|_, _| 200)).await;
     let config = config(&receiver.url, quick_schedule(5), Duration::from_secs(10));
-    let store = store(&pools[0], &config);
+    let store = store(&dbs[0], &config);
     for i in 0..N {
         store.notify(&notification(i)).await.unwrap();
     }
     let relays = [
-        Relay::new(pools[0].clone(), config.clone())
-            .unwrap()
-            .spawn(),
-        Relay::new(pools[1].clone(), config.clone())
-            .unwrap()
-            .spawn(),
+        Relay::new(dbs[0].clone(), config.clone()).unwrap().spawn(),
+        Relay::new(dbs[1].clone(), config.clone()).unwrap().spawn(),
     ];
     let outbox = store.outbox();
     wait_for("every delivery", Duration::from_secs(60), async || {
@@ -227,7 +223,7 @@ async fn two_relays_deliver_each_event_once(pools: [AnyPool; 2]) {
     }
 }
 
-async fn sqlite_pool(dir: &std::path::Path) -> AnyPool {
+async fn sqlite_db(dir: &std::path::Path) -> Db {
     open(
         Service::Notifications,
         &DbConfig::new(Service::Notifications.default_url(dir)),
@@ -239,8 +235,8 @@ async fn sqlite_pool(dir: &std::path::Path) -> AnyPool {
 #[tokio::test(flavor = "multi_thread")]
 async fn two_relays_on_one_sqlite_file_never_send_a_row_twice() {
     let dir = tempfile::tempdir().unwrap();
-    let pools = [sqlite_pool(dir.path()).await, sqlite_pool(dir.path()).await];
-    two_relays_deliver_each_event_once(pools).await;
+    let dbs = [sqlite_db(dir.path()).await, sqlite_db(dir.path()).await];
+    two_relays_deliver_each_event_once(dbs).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -250,7 +246,7 @@ async fn two_relays_on_one_postgres_database_never_send_a_row_twice() {
     };
     let url = db.url("notifications").to_owned();
     let pool = || async {
-        open(
+        open_pool(
             Service::Notifications,
             &DbConfig {
                 url: url.clone(),
@@ -261,7 +257,7 @@ async fn two_relays_on_one_postgres_database_never_send_a_row_twice() {
         .unwrap()
     };
     let pools = [pool().await, pool().await];
-    two_relays_deliver_each_event_once(pools.clone()).await;
+    two_relays_deliver_each_event_once(pools.clone().map(Db::from)).await;
     for pool in pools {
         pool.close().await;
     }
@@ -273,10 +269,10 @@ async fn two_relays_on_one_postgres_database_never_send_a_row_twice() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_dead_relays_lease_expires_and_its_rows_are_sent() {
     let dir = tempfile::tempdir().unwrap();
-    let pool = sqlite_pool(dir.path()).await;
+    let db = sqlite_db(dir.path()).await;
     let receiver = Receiver::start(Arc::new(|_, _| 200)).await;
     let config = config(&receiver.url, quick_schedule(5), Duration::from_secs(10));
-    let store = store(&pool, &config);
+    let store = store(&db, &config);
     for i in 0..5 {
         store.notify(&notification(i)).await.unwrap();
     }
@@ -298,7 +294,7 @@ async fn a_dead_relays_lease_expires_and_its_rows_are_sent() {
             .is_empty()
     );
 
-    let relay = Relay::new(pool.clone(), config).unwrap().spawn();
+    let relay = Relay::new(db.clone(), config).unwrap().spawn();
     tokio::time::sleep(lease / 2).await;
     assert!(
         receiver.hits().is_empty() || claimed_at.elapsed() >= lease,
@@ -329,7 +325,7 @@ async fn a_dead_relays_lease_expires_and_its_rows_are_sent() {
 #[tokio::test(flavor = "multi_thread")]
 async fn failures_are_retried_then_dead_then_resent() {
     let dir = tempfile::tempdir().unwrap();
-    let pool = sqlite_pool(dir.path()).await;
+    let db = sqlite_db(dir.path()).await;
     let healthy = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let policy_healthy = healthy.clone();
     let receiver = Receiver::start(Arc::new(move |_, _| {
@@ -341,13 +337,13 @@ async fn failures_are_retried_then_dead_then_resent() {
     }))
     .await;
     let config = config(&receiver.url, quick_schedule(3), Duration::from_secs(10));
-    let store = store(&pool, &config);
+    let store = store(&db, &config);
     let n = notification(0);
     store.notify(&n).await.unwrap();
     // A repeat of Notify queues nothing more.
     store.notify(&n).await.unwrap();
     let outbox = store.outbox();
-    let relay = Relay::new(pool.clone(), config.clone()).unwrap().spawn();
+    let relay = Relay::new(db.clone(), config.clone()).unwrap().spawn();
     wait_for("the dead letter", Duration::from_secs(20), async || {
         states(&outbox).await.get(DEAD) == Some(&1)
     })
@@ -411,8 +407,8 @@ async fn failures_are_retried_then_dead_then_resent() {
 #[tokio::test]
 async fn nothing_is_queued_without_subscribers() {
     let dir = tempfile::tempdir().unwrap();
-    let pool = sqlite_pool(dir.path()).await;
-    let store = NotificationsStore::new(pool);
+    let db = sqlite_db(dir.path()).await;
+    let store = NotificationsStore::new(db);
     store.notify(&notification(1)).await.unwrap();
     assert!(states(&store.outbox()).await.is_empty());
     let records = store.for_order(&notification(1).order_id).await.unwrap();

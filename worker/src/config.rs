@@ -19,8 +19,9 @@ pub fn data_dir() -> PathBuf {
 }
 
 /// Each service's database: `<SERVICE>_DATABASE_URL`, default an SQLite file under the data
-/// directory; `<SERVICE>_DB_POOL_SIZE`, else `SAGA_DB_POOL_SIZE`, overrides the pool size
-/// (default 8 connections for PostgreSQL, 1 for SQLite).
+/// directory; `<SERVICE>_DB_POOL_SIZE`, else `SAGA_DB_POOL_SIZE`, overrides how many connections
+/// it opens (default 8 for PostgreSQL, a pool; 1 for SQLite, held rather than pooled: see
+/// [`saga_activities::db::Db`]).
 pub fn stores_config() -> anyhow::Result<StoresConfig> {
     let dir = data_dir();
     let pool_size = env_parse::<u32>("SAGA_DB_POOL_SIZE")?;

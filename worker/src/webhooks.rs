@@ -46,7 +46,7 @@ pub fn attach_relay(
         "webhook delivery on"
     );
     let subscriptions = delivery.subscriptions();
-    let relay = Relay::new(notifications.pool().clone(), delivery)?;
+    let relay = Relay::new(notifications.db().clone(), delivery)?;
     stores.notifications = Some(notifications.with_deliveries(subscriptions, relay.waker()));
     Ok((stores, Some(relay.spawn())))
 }

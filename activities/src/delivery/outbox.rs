@@ -18,9 +18,9 @@ use super::{
     config::Subscription,
     event::{Event, OrderSummary, event_id},
 };
-use crate::db::now;
+use crate::db::{Db, now};
 use serde::Serialize;
-use sqlx::{AnyConnection, AnyPool, Row, any::AnyRow};
+use sqlx::{AnyConnection, Connection as _, Row, any::AnyRow};
 
 pub const PENDING: &str = "pending";
 pub const DELIVERED: &str = "delivered";
@@ -138,12 +138,12 @@ pub struct Selector {
 /// The delivery table of one notifications database.
 #[derive(Debug, Clone)]
 pub struct Outbox {
-    pool: AnyPool,
+    db: Db,
 }
 
 impl Outbox {
-    pub fn new(pool: AnyPool) -> Self {
-        Self { pool }
+    pub fn new(db: impl Into<Db>) -> Self {
+        Self { db: db.into() }
     }
 
     /// Takes up to `limit` due rows of `subscribers` under the lease `token` until
@@ -181,7 +181,12 @@ impl Outbox {
         for name in subscribers {
             query = query.bind(name);
         }
-        if query.execute(&self.pool).await?.rows_affected() == 0 {
+        if query
+            .execute(&mut *self.db.acquire().await?)
+            .await?
+            .rows_affected()
+            == 0
+        {
             return Ok(Vec::new());
         }
         let rows = sqlx::query(
@@ -192,7 +197,7 @@ impl Outbox {
              WHERE d.lease_owner = $1 AND d.state = 'pending'",
         )
         .bind(token)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.db.acquire().await?)
         .await?;
         rows.iter()
             .map(|row| {
@@ -224,7 +229,8 @@ impl Outbox {
     /// Records a 2xx. `false` when the lease was lost meanwhile (another relay has the row).
     pub async fn delivered(&self, claimed: &Claimed, token: &str) -> sqlx::Result<bool> {
         let at = now();
-        let mut tx = self.pool.begin().await?;
+        let mut conn = self.db.acquire().await?;
+        let mut tx = conn.begin().await?;
         let updated = sqlx::query(
             "UPDATE webhook_deliveries SET state = $3, delivered_at = $4, lease_owner = NULL, \
              lease_until_ms = 0 WHERE delivery_id = $1 AND lease_owner = $2 AND state = 'pending'",
@@ -282,7 +288,11 @@ impl Outbox {
             .bind(DEAD)
             .bind(now()),
         };
-        Ok(query.execute(&self.pool).await?.rows_affected() == 1)
+        Ok(query
+            .execute(&mut *self.db.acquire().await?)
+            .await?
+            .rows_affected()
+            == 1)
     }
 
     /// Every delivery of one order's notifications.
@@ -292,7 +302,7 @@ impl Outbox {
              ORDER BY status, subscriber"
         ))
         .bind(order_id)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.db.acquire().await?)
         .await?
         .iter()
         .map(delivery)
@@ -315,7 +325,7 @@ impl Outbox {
             query = query.bind(state);
         }
         query
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *self.db.acquire().await?)
             .await?
             .iter()
             .map(delivery)
@@ -325,7 +335,7 @@ impl Outbox {
     /// How many deliveries are in each state.
     pub async fn counts(&self) -> sqlx::Result<Vec<(String, i64)>> {
         sqlx::query("SELECT state, COUNT(*) FROM webhook_deliveries GROUP BY state ORDER BY state")
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *self.db.acquire().await?)
             .await?
             .iter()
             .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
@@ -353,7 +363,7 @@ impl Outbox {
             query = query.bind(value);
         }
         let dead: Vec<Delivery> = query
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *self.db.acquire().await?)
             .await?
             .iter()
             .map(delivery)
@@ -368,7 +378,7 @@ impl Outbox {
             .bind(delivery_id(&d.order_id, &d.status, &d.subscriber))
             .bind(PENDING)
             .bind(now_ms())
-            .execute(&self.pool)
+            .execute(&mut *self.db.acquire().await?)
             .await?
             .rows_affected();
             if updated == 1 {

@@ -17,9 +17,8 @@ use super::{
     outbox::{Claimed, Outbox, now_ms},
     signature::{ATTEMPT_HEADER, EVENT_ID_HEADER, SIGNATURE_HEADER, sign},
 };
-use crate::metrics;
+use crate::{db::Db, metrics};
 use anyhow::Context as _;
-use sqlx::AnyPool;
 use std::{sync::Arc, time::Duration};
 use tokio::{
     sync::{Notify, watch},
@@ -57,8 +56,8 @@ impl RelayHandle {
 }
 
 impl Relay {
-    /// A relay over the notifications database `pool`.
-    pub fn new(pool: AnyPool, config: DeliveryConfig) -> anyhow::Result<Self> {
+    /// A relay over the notifications database `db`.
+    pub fn new(db: impl Into<Db>, config: DeliveryConfig) -> anyhow::Result<Self> {
         let client = reqwest::Client::builder()
             .timeout(config.timeout)
             .connect_timeout(config.timeout)
@@ -68,7 +67,7 @@ impl Relay {
             .context("building the webhook HTTP client")?;
         Ok(Self {
             shared: Arc::new(Shared {
-                outbox: Outbox::new(pool),
+                outbox: Outbox::new(db),
                 config,
                 client,
             }),
