@@ -7,7 +7,8 @@
 #
 # Usage: scripts/bench-ab.sh BIN_A BIN_B
 # Knobs (environment): ROUNDS (3), N (1000 sagas per run), C (100), MODES ("remote local"),
-# WARMUP (20), OUT (results directory). A mode is a `--dispatch` value, or "intake": the worker as
+# WARMUP (20), OUT (results directory). The workers log at warn, so both builds write the same
+# (nothing) and only the build differs. A mode is a `--dispatch` value, or "intake": the worker as
 # `saga worker --intake` runs it, with orders posted to it (eager workflow start).
 set -euo pipefail
 

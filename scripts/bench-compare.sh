@@ -59,7 +59,9 @@ log "dev server on $TEMPORAL_ADDRESS"
 
 WORKER_PID=
 INTAKE_ARGS=()
-# start_worker IMPL QUEUE DATA_DIR: a fresh worker process (peak RSS is per process).
+# start_worker IMPL QUEUE DATA_DIR: a fresh worker process (peak RSS is per process). `saga
+# worker` logs at its default level (info: a line per step) into worker.log, as a process
+# manager would capture it; the peer at its own default.
 start_worker() {
   local impl=$1 queue=$2 dir=$3
   mkdir -p "$dir"
@@ -72,7 +74,7 @@ start_worker() {
       local address
       address=127.0.0.1:$(free_port)
       # shellcheck disable=SC2086
-      SAGA_DATA_DIR=$dir SAGA_LOG=warn "$SAGA" worker --task-queue "$queue" --intake "$address" \
+      SAGA_DATA_DIR=$dir "$SAGA" worker --task-queue "$queue" --intake "$address" \
         $WORKER_ARGS >"$dir/worker.log" 2>&1 &
       INTAKE_ARGS=(--intake "http://$address")
       wait_listening "$address" "$dir/worker.log" || true
@@ -81,7 +83,7 @@ start_worker() {
       local dispatch=(--dispatch "$impl")
       [[ $impl == default ]] && dispatch=()
       # shellcheck disable=SC2086
-      SAGA_DATA_DIR=$dir SAGA_LOG=warn "$SAGA" worker --task-queue "$queue" "${dispatch[@]}" \
+      SAGA_DATA_DIR=$dir "$SAGA" worker --task-queue "$queue" "${dispatch[@]}" \
         $WORKER_ARGS >"$dir/worker.log" 2>&1 &
       ;;
   esac

@@ -32,7 +32,7 @@ for i in 1 2 3 4 5; do
     dir=$OUT/cold-$i queue=phases-cold-$i
     mkdir -p "$dir"
     t0=$(date +%s%N)
-    SAGA_DATA_DIR=$dir SAGA_LOG=warn "$SAGA" worker --task-queue "$queue" >"$dir/worker.log" 2>&1 &
+    SAGA_DATA_DIR=$dir "$SAGA" worker --task-queue "$queue" >"$dir/worker.log" 2>&1 &
     pid=$!
     PIDS+=("$pid")
     SAGA_DATA_DIR=$dir "$SAGA" start --task-queue "$queue" --wait testdata/scenario-7.json \
@@ -52,16 +52,12 @@ for path in server intake; do
         args=(--intake "$address")
         bench_args=(--intake "http://$address")
     fi
-    SAGA_DATA_DIR=$dir SAGA_LOG=warn "$SAGA" worker --task-queue "$queue" "${args[@]}" \
+    SAGA_DATA_DIR=$dir "$SAGA" worker --task-queue "$queue" "${args[@]}" \
         >"$dir/worker.log" 2>&1 &
     pid=$!
     PIDS+=("$pid")
     if [[ $path == intake ]]; then
-        for i in $(seq 300); do
-            (exec 3<>"/dev/tcp/${address%:*}/${address#*:}") 2>/dev/null && break
-            [[ $i == 300 ]] && { echo "the intake never listened; see $dir/worker.log" >&2; exit 1; }
-            sleep 0.1
-        done
+        wait_listening "$address" "$dir/worker.log"
     fi
     SAGA_DATA_DIR=$dir "$SAGA" bench -n "$N" -c 1 --task-queue "$queue" "${bench_args[@]}" \
         --json --quiet >"$dir/bench.json"
