@@ -4,14 +4,17 @@
 //! the URL says `postgres://`. The SQL is written once, in the dialect both understand.
 
 use anyhow::Context as _;
-use sqlx::{Any, AnyConnection, AnyPool, Executor, any::AnyPoolOptions, pool::PoolConnection};
+use sqlx::{
+    Any, AnyConnection, AnyPool, Connection as _, Executor, any::AnyPoolOptions,
+    pool::PoolConnection,
+};
 use std::{
     ops::{Deref, DerefMut},
     path::Path,
     sync::Arc,
-    time::Duration,
+    time::{Duration, Instant},
 };
-use tokio::sync::{Mutex, MutexGuard};
+use tokio::sync::{MappedMutexGuard, Mutex, MutexGuard};
 
 /// The four services, each with its own database and migrations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -89,18 +92,41 @@ pub fn is_sqlite(url: &str) -> bool {
 /// time) is that connection, held for the life of the process. A pool would ping the
 /// connection's thread as a step takes it and again as it hands it back, two thread hand-offs
 /// beside each statement's own, and a pool of one serialises the steps just as a lock does.
-/// A step cancelled inside a transaction leaves it no worse than a pool would: the dropped
-/// transaction queues its rollback on the connection ahead of the next statement.
+/// A step cancelled inside a transaction leaves the connection as a pool would: the dropped
+/// transaction queues its rollback ahead of the next statement. What the pool's pings were
+/// for, replacing a connection whose thread has died, the held connection does at most once a
+/// second (see [`HeldConnection`]).
 #[derive(Debug, Clone)]
 pub enum Db {
     Pool(AnyPool),
-    Held(Arc<Mutex<AnyConnection>>),
+    Held(Arc<HeldConnection>),
 }
+
+/// SQLite's one connection, and the pool (of one, idle) that opens a replacement when it dies.
+#[derive(Debug)]
+pub struct HeldConnection {
+    /// Opens connections with the pragmas of [`open_pool`]; it holds none itself.
+    pool: AnyPool,
+    state: Mutex<Held>,
+}
+
+#[derive(Debug)]
+struct Held {
+    /// `None` after the connection was found dead, until the next step opens another.
+    connection: Option<AnyConnection>,
+    /// When the connection last answered a ping (or was opened).
+    checked: Instant,
+}
+
+/// How often a step taking the held connection first pings it: a dead connection (its thread
+/// gone, which sqlx reports as `WorkerCrashed`, an outage to the retry policy) is replaced
+/// within this of a step finding it so, at one ping a second under any load.
+const CHECK_EVERY: Duration = Duration::from_secs(1);
 
 /// A connection taken from a [`Db`] for one statement or one transaction.
 pub enum DbConnection<'a> {
     Pooled(PoolConnection<Any>),
-    Held(MutexGuard<'a, AnyConnection>),
+    Held(MappedMutexGuard<'a, AnyConnection>),
 }
 
 /// How long a step waits for its database's connection before failing: well inside an
@@ -114,11 +140,44 @@ impl Db {
     pub async fn acquire(&self) -> Result<DbConnection<'_>, sqlx::Error> {
         match self {
             Db::Pool(pool) => pool.acquire().await.map(DbConnection::Pooled),
-            Db::Held(connection) => tokio::time::timeout(ACQUIRE_TIMEOUT, connection.lock())
+            Db::Held(held) => tokio::time::timeout(ACQUIRE_TIMEOUT, held.take())
                 .await
-                .map(DbConnection::Held)
-                .map_err(|_| sqlx::Error::PoolTimedOut),
+                .map_err(|_| sqlx::Error::PoolTimedOut)?
+                .map(DbConnection::Held),
         }
+    }
+}
+
+impl HeldConnection {
+    fn new(pool: AnyPool, connection: AnyConnection) -> Self {
+        Self {
+            pool,
+            state: Mutex::new(Held {
+                connection: Some(connection),
+                checked: Instant::now(),
+            }),
+        }
+    }
+
+    async fn take(&self) -> Result<MappedMutexGuard<'_, AnyConnection>, sqlx::Error> {
+        let mut held = self.state.lock().await;
+        if held.checked.elapsed() >= CHECK_EVERY
+            && let Some(connection) = held.connection.as_mut()
+        {
+            match connection.ping().await {
+                Ok(()) => held.checked = Instant::now(),
+                Err(e) => {
+                    tracing::warn!("the SQLite connection is gone ({e}); opening another");
+                    held.connection = None;
+                }
+            }
+        }
+        if held.connection.is_none() {
+            held.connection = Some(self.pool.acquire().await?.detach());
+            held.checked = Instant::now();
+        }
+        MutexGuard::try_map(held, |held| held.connection.as_mut())
+            .map_err(|_| sqlx::Error::PoolClosed)
     }
 }
 
@@ -182,8 +241,7 @@ pub async fn open(service: Service, config: &DbConfig) -> anyhow::Result<Db> {
     let pool = open_pool(service, config).await?;
     if is_sqlite(&config.url) && config.max_connections <= 1 {
         let connection = pool.acquire().await?.detach();
-        pool.close().await;
-        return Ok(Db::Held(Arc::new(Mutex::new(connection))));
+        return Ok(Db::Held(Arc::new(HeldConnection::new(pool, connection))));
     }
     Ok(Db::Pool(pool))
 }
@@ -321,6 +379,33 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(rows, [2]);
+    }
+
+    /// A held connection found dead is replaced by the next step, with the pragmas every
+    /// connection gets; a live one is only pinged, once a second at most.
+    #[tokio::test]
+    async fn a_dead_held_connection_is_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = DbConfig::new(Service::Orders.default_url(dir.path()));
+        let Db::Held(held) = open(Service::Orders, &config).await.unwrap() else {
+            panic!("SQLite with one connection is held");
+        };
+        let db = Db::Held(held.clone());
+        let journal = async |db: &Db| -> String {
+            sqlx::query_scalar("PRAGMA journal_mode")
+                .fetch_one(&mut *db.acquire().await.unwrap())
+                .await
+                .unwrap()
+        };
+        assert_eq!(journal(&db).await, "wal");
+        // Due for its ping: it answers and stays.
+        held.state.lock().await.checked -= CHECK_EVERY;
+        assert_eq!(journal(&db).await, "wal");
+        assert!(held.state.lock().await.checked.elapsed() < CHECK_EVERY);
+        // Found dead (what a failed ping does): the next step opens another.
+        held.state.lock().await.connection = None;
+        assert_eq!(journal(&db).await, "wal");
+        assert!(held.state.lock().await.connection.is_some());
     }
 
     #[test]

@@ -33,8 +33,8 @@ pub enum StepError {
 /// What kind of infrastructure fault, as far as the driver tells.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FaultKind {
-    /// No connection: refused, lost, timed out waiting for the pool, the server shutting down,
-    /// the file unreadable.
+    /// No connection: refused, lost, timed out waiting for the pool (or for SQLite's held
+    /// connection), the server shutting down, the file unreadable.
     Unavailable,
     /// Another transaction holds what this one needs: an SQLite lock, a PostgreSQL
     /// serialization failure or deadlock.

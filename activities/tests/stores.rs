@@ -256,11 +256,21 @@ async fn try_reserve(s: &Stores, order: &Order) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_reservations_from_two_pools_never_oversell() {
+    reservations_from_two_processes_never_oversell(4).await;
+}
+
+/// The default: each process holds one connection to each file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_reservations_from_two_held_connections_never_oversell() {
+    reservations_from_two_processes_never_oversell(1).await;
+}
+
+async fn reservations_from_two_processes_never_oversell(connections: u32) {
     const STOCK: i64 = 25;
     let dir = tempfile::tempdir().unwrap();
-    // Two pools of several connections each on the same files: two processes, many tasks.
-    let a = stores(dir.path(), 4).await;
-    let b = stores(dir.path(), 4).await;
+    // Two sets of stores on the same files, `connections` each: two processes, many tasks.
+    let a = stores(dir.path(), connections).await;
+    let b = stores(dir.path(), connections).await;
     let inventory = a.inventory.as_ref().unwrap();
     inventory.set_stock("scarce", STOCK).await.unwrap();
     inventory.set_stock("other", 1000).await.unwrap();

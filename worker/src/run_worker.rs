@@ -89,7 +89,7 @@ pub async fn run(settings: WorkerSettings) -> anyhow::Result<()> {
         tracing::info!(
             service = service.name(),
             database = saga_activities::db::redact(&db.url),
-            pool_size = db.max_connections,
+            connections = db.max_connections,
             "store ready"
         );
     }
