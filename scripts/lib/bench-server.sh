@@ -9,11 +9,11 @@
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-# wait_listening ADDRESS LOG: waits up to 30 s for a worker's intake to accept connections (the
-# bench posts its first order as soon as it starts); names LOG when it never does.
+# wait_listening ADDRESS LOG [SECONDS]: waits up to SECONDS (30) for a worker's intake to accept
+# connections (the bench posts its first order as soon as it starts); names LOG when it never does.
 wait_listening() {
-    local address=$1 log=$2
-    for _ in $(seq 300); do
+    local address=$1 log=$2 seconds=${3:-30}
+    for _ in $(seq $((seconds * 10))); do
         python3 -c 'import socket,sys; socket.create_connection(sys.argv[1].split(":"), 0.2)' \
             "$address" 2>/dev/null && return 0
         sleep 0.1

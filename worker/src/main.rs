@@ -178,11 +178,15 @@ enum Command {
 
 fn main() -> ExitCode {
     limit_malloc_arenas();
-    match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime.block_on(run(Cli::parse())),
+    let cli = Cli::parse();
+    let runtime = match &cli.command {
+        Command::Worker { tuning, .. } => tuning.runtime(),
+        _ => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build(),
+    };
+    match runtime {
+        Ok(runtime) => runtime.block_on(run(cli)),
         Err(e) => {
             eprintln!("saga: starting the async runtime: {e}");
             ExitCode::from(2)

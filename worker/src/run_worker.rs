@@ -28,7 +28,8 @@ pub struct WorkerSettings {
     pub queues: ServiceQueues,
     /// Serve Prometheus metrics on this port (`None`: no endpoint).
     pub metrics_port: Option<u16>,
-    /// Slots, pollers, cache and eager dispatch (see [`crate::tuning`]).
+    /// Slots, pollers, cache and eager dispatch (see [`crate::tuning`]); its runtime threads are
+    /// for whoever builds the runtime (`saga worker` does, before it calls [`run`]).
     pub tuning: crate::tuning::Tuning,
     /// Take orders over HTTP on this address (see [`crate::intake`]; `None`: no intake).
     pub intake: Option<std::net::SocketAddr>,

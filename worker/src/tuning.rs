@@ -1,4 +1,5 @@
-//! Worker concurrency settings: task slots, pollers, the workflow cache and eager activities.
+//! Worker concurrency settings: the async runtime's threads, task slots, pollers, the workflow
+//! cache and eager activities.
 //!
 //! Defaults are the SDK's, except where `BENCHMARKS.md` shows a measured gain; every setting
 //! can be changed with a `saga worker` flag or its environment variable.
@@ -14,6 +15,14 @@ use temporalio_sdk::{
 /// How much work one worker process takes on at once.
 #[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
 pub struct Tuning {
+    /// Threads that run the worker's async work: its gRPC calls, the activities while they wait
+    /// on their databases, the intake. 1 runs it all on the main thread, the fewest hand-offs
+    /// between threads; the workflow code has the SDK's own thread and each SQLite connection
+    /// one of its own whatever this says. Raise it only when that one thread is busy all the
+    /// time.
+    #[arg(long, env = "SAGA_RUNTIME_THREADS", default_value_t = Tuning::default().runtime_threads,
+          value_parser = clap::value_parser!(u16).range(1..))]
+    pub runtime_threads: u16,
     /// Most workflow tasks processed at once.
     #[arg(long, env = "SAGA_WORKFLOW_SLOTS", default_value_t = Tuning::default().workflow_slots)]
     pub workflow_slots: usize,
@@ -43,6 +52,11 @@ pub struct Tuning {
 impl Default for Tuning {
     fn default() -> Self {
         Self {
+            // A worker's async work is waiting, not computing: at the dev server's full speed
+            // it keeps a third of one core busy, and on one thread it spends 11 to 13 % less CPU
+            // per saga than on tokio's two work-stealing threads, which wake each other and the
+            // main thread for every message (BENCHMARKS.md, "One runtime thread").
+            runtime_threads: 1,
             workflow_slots: 100,
             activity_slots: 100,
             local_activity_slots: 100,
@@ -55,6 +69,19 @@ impl Default for Tuning {
 }
 
 impl Tuning {
+    /// The async runtime the worker runs on: tokio's current-thread scheduler for one thread,
+    /// its multi-thread scheduler for more.
+    pub fn runtime(&self) -> std::io::Result<tokio::runtime::Runtime> {
+        let mut builder = if self.runtime_threads <= 1 {
+            tokio::runtime::Builder::new_current_thread()
+        } else {
+            let mut builder = tokio::runtime::Builder::new_multi_thread();
+            builder.worker_threads(usize::from(self.runtime_threads));
+            builder
+        };
+        builder.enable_all().build()
+    }
+
     /// Sets these values on built worker options.
     pub fn apply(&self, options: &mut WorkerOptions) {
         options.tuner = TunerHolder::builder()
@@ -75,5 +102,25 @@ impl Tuning {
         }
         options.max_cached_workflows = self.max_cached_workflows;
         options.max_eager_activity_reservations_per_workflow_task = self.eager_activities;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Tuning;
+    use tokio::runtime::RuntimeFlavor;
+
+    #[test]
+    fn one_runtime_thread_is_the_current_thread_scheduler_and_more_are_work_stealing() {
+        let one = Tuning::default().runtime().unwrap();
+        assert_eq!(one.handle().runtime_flavor(), RuntimeFlavor::CurrentThread);
+        let two = Tuning {
+            runtime_threads: 2,
+            ..Tuning::default()
+        }
+        .runtime()
+        .unwrap();
+        assert_eq!(two.handle().runtime_flavor(), RuntimeFlavor::MultiThread);
+        assert_eq!(two.metrics().num_workers(), 2);
     }
 }
