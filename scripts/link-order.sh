@@ -11,8 +11,9 @@
 # through the server, then the seven scenarios), then with `--dispatch remote` (the split roles'
 # path). Symbols are the binary's own, mangled, so the list fits exactly the binary it was
 # recorded from: the same toolchain, Cargo.lock and profile. Functions added later are simply
-# not ordered; record again after a toolchain or Cargo.lock change (the script says how much of
-# the list the current binary still has).
+# not ordered; record again after a toolchain or Cargo.lock change (the script says how many
+# names of the old list the binary still has, and writes no list of fewer than 1,000).
+# The callgrind output stays in OUT (a temporary directory unless given).
 #
 # Needs valgrind, the temporal CLI and python3. Knobs: SAGA_BIN (the binary to record; default:
 # build the `dist` profile), OUT (working directory), N (sagas per load, 300).
@@ -58,7 +59,11 @@ record() {
         --data-dir "$OUT/$name" --quiet >/dev/null
     "$SAGA" scenarios --task-queue "$queue" >"$OUT/$name.scenarios"
     kill -INT "$worker"
+    # callgrind writes its counts as the worker exits; a worker stuck in shutdown is killed.
+    (sleep 120 && kill -KILL "$worker" 2>/dev/null) &
+    local watchdog=$!
     wait "$worker" || true
+    kill "$watchdog" 2>/dev/null || true
 }
 record default
 record remote --dispatch remote
@@ -97,7 +102,13 @@ for path in profiles:
                     cost[symbol] = cost.get(symbol, 0) + int(fields[1])
             after_call = False
 run = [s for s in sorted(cost, key=lambda s: (-cost[s], s)) if s in ours]
+if os.path.exists(out):
+    old = open(out).read().split()
+    kept = sum(1 for s in old if s in ours)
+    print(f"the old list: {kept} of its {len(old)} names are in this binary", file=sys.stderr)
+if len(run) < 1000:
+    sys.exit(f"only {len(run)} functions of {binary} were seen running; {out} is left as it was")
 with open(out, "w") as f:
     f.write("\n".join(run) + "\n")
-print(f"{len(run)} functions of {len(ours)} in {out}", file=sys.stderr)
+print(f"{len(run)} functions of the binary's {len(ours)} in {out}", file=sys.stderr)
 PY

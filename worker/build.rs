@@ -2,58 +2,80 @@
 //!
 //! | build | what the linker gets |
 //! |---|---|
-//! | optimised (`release`, `dist`), x86-64 Linux, rustc's own lld | `link-order.txt` as lld's `--symbol-ordering-file` |
-//! | anything else (tests, other targets, another linker), or `SAGA_LINK_ORDER=0` | nothing: the usual layout |
+//! | optimised (`release`, `dist`), and a test link shows the linker takes the option (rustc's own lld on x86-64 Linux does) | `link-order.txt` as lld's `--symbol-ordering-file` |
+//! | anything else (tests, GNU ld, a path with a comma), or `SAGA_LINK_ORDER=0` | nothing: the usual layout |
 //!
 //! Why: the kernel maps a binary's code into a process 64 KB at a time around each page it
 //! runs. A worker runs about 5 MB of the binary's 19 MB of code, spread over all of it, so
 //! nearly the whole 19 MB ended up in its resident memory; with those functions first, an idle
 //! worker maps 9.6 MiB of files instead of 17.4, and 9 MiB less at its peak (BENCHMARKS.md,
-//! "Link order").
-//! `scripts/link-order.sh` records the list from a running worker. A name the binary no longer
-//! has (after a toolchain or Cargo.lock change) is skipped, so a stale list costs memory, never
-//! a broken build.
+//! "Link order"). `scripts/link-order.sh` records the list from a running worker. A name the
+//! binary no longer has (after a toolchain or Cargo.lock change) is skipped, so a stale list
+//! costs memory, never a broken build.
 
 use std::{env, path::Path, process::Command};
 
 fn main() {
     println!("cargo:rerun-if-changed=link-order.txt");
-    println!("cargo:rerun-if-env-changed=SAGA_LINK_ORDER");
-    println!("cargo:rerun-if-env-changed=CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_LINKER");
+    for var in ["SAGA_LINK_ORDER", "RUSTC_LINKER", "CARGO_ENCODED_RUSTFLAGS"] {
+        println!("cargo:rerun-if-env-changed={var}");
+    }
     let var = |name: &str| env::var(name).unwrap_or_default();
-    let optimised = var("PROFILE") == "release";
-    if !optimised || var("SAGA_LINK_ORDER") == "0" || !links_with_rust_lld(&var) {
+    let list = Path::new(&var("CARGO_MANIFEST_DIR")).join("link-order.txt");
+    let list = list.display().to_string();
+    // `-Wl,` splits its argument at commas.
+    if var("PROFILE") != "release"
+        || var("SAGA_LINK_ORDER") == "0"
+        || list.contains(',')
+        || !Path::new(&list).is_file()
+    {
         return;
     }
-    let list = Path::new(&var("CARGO_MANIFEST_DIR")).join("link-order.txt");
-    if list.is_file() {
+    let args = [
+        format!("-Wl,--symbol-ordering-file={list}"),
+        "-Wl,--no-warn-symbol-ordering".to_owned(),
+    ];
+    if linker_takes(&args) {
+        for arg in args {
+            println!("cargo:rustc-link-arg-bin=saga={arg}");
+        }
+    } else {
         println!(
-            "cargo:rustc-link-arg-bin=saga=-Wl,--symbol-ordering-file={}",
-            list.display()
+            "cargo:warning=the linker does not take lld's --symbol-ordering-file: `saga` is \
+             linked in the usual order, with more of its code resident (worker/build.rs)"
         );
-        println!("cargo:rustc-link-arg-bin=saga=-Wl,--no-warn-symbol-ordering");
     }
 }
 
-/// Whether rustc links this build with the lld it ships: x86-64 Linux since 1.90 (the workspace
-/// needs 1.92), when the toolchain has it (rustup's do; a distribution's may not) and no linker
-/// or link flag was chosen by hand. Anything else may be GNU ld, which has no ordering option.
-fn links_with_rust_lld(var: &impl Fn(&str) -> String) -> bool {
-    const TARGET: &str = "x86_64-unknown-linux-gnu";
-    if var("TARGET") != TARGET
-        || !var("CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_LINKER").is_empty()
-        || var("CARGO_ENCODED_RUSTFLAGS").contains("link")
-    {
+/// Links an empty program with this build's compiler, target, flags and linker plus `args`:
+/// GNU ld, which some toolchains and targets link with, has no ordering option and would fail
+/// the real link.
+fn linker_takes(args: &[String]) -> bool {
+    let var = |name: &str| env::var(name).unwrap_or_default();
+    let out = Path::new(&var("OUT_DIR")).join("link-order-probe");
+    let source = out.with_extension("rs");
+    if std::fs::write(&source, "fn main() {}\n").is_err() {
         return false;
     }
-    let rustc = env::var("RUSTC").unwrap_or_else(|_| "rustc".to_owned());
-    let Ok(out) = Command::new(rustc).args(["--print", "sysroot"]).output() else {
-        return false;
-    };
-    let sysroot = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-    Path::new(&sysroot)
-        .join("lib/rustlib")
-        .join(TARGET)
-        .join("bin/gcc-ld/ld.lld")
-        .exists()
+    let mut rustc = Command::new(env::var("RUSTC").unwrap_or_else(|_| "rustc".to_owned()));
+    rustc
+        .args(["--crate-type", "bin", "--edition", "2021", "--target"])
+        .arg(var("TARGET"))
+        .arg("-o")
+        .arg(&out)
+        .arg(&source);
+    let flags = var("CARGO_ENCODED_RUSTFLAGS");
+    rustc.args(flags.split('\x1f').filter(|f| !f.is_empty()));
+    let linker = var("RUSTC_LINKER");
+    if !linker.is_empty() {
+        rustc.arg(format!("-Clinker={linker}"));
+    }
+    for arg in args {
+        rustc.arg(format!("-Clink-arg={arg}"));
+    }
+    rustc
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success())
 }

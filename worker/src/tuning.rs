@@ -15,13 +15,13 @@ use temporalio_sdk::{
 /// How much work one worker process takes on at once.
 #[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
 pub struct Tuning {
-    /// Threads that run the worker's async work: its gRPC calls, the activities while they wait
-    /// on their databases, the intake. 1 runs it all on the main thread, the fewest hand-offs
-    /// between threads; the workflow code has the SDK's own thread and each SQLite connection
-    /// one of its own whatever this says. Raise it only when that one thread is busy all the
-    /// time.
-    #[arg(long, env = "SAGA_RUNTIME_THREADS", default_value_t = Tuning::default().runtime_threads,
-          value_parser = clap::value_parser!(u16).range(1..))]
+    /// Threads that run the worker's async work: the workflow code, its gRPC calls, the
+    /// activities while they wait on their databases, the intake. 1 runs it all on the main
+    /// thread, the fewest hand-offs between threads; 0 gives one thread per CPU (tokio's
+    /// work-stealing scheduler, as does any number above 1). The SDK's workflow state machines
+    /// and each SQLite connection have a thread of their own whatever this says. Raise it only
+    /// when the worker's main thread is busy all the time (`top -H`: the thread named `saga`).
+    #[arg(long, env = "SAGA_RUNTIME_THREADS", default_value_t = Tuning::default().runtime_threads)]
     pub runtime_threads: u16,
     /// Most workflow tasks processed at once.
     #[arg(long, env = "SAGA_WORKFLOW_SLOTS", default_value_t = Tuning::default().workflow_slots)]
@@ -53,9 +53,10 @@ impl Default for Tuning {
     fn default() -> Self {
         Self {
             // A worker's async work is waiting, not computing: at the dev server's full speed
-            // it keeps a third of one core busy, and on one thread it spends 11 to 13 % less CPU
-            // per saga than on tokio's two work-stealing threads, which wake each other and the
-            // main thread for every message (BENCHMARKS.md, "One runtime thread").
+            // the whole process keeps a fifth to a quarter of a core busy, and on one thread it
+            // spends 8 to 14 % less CPU per saga than on tokio's work-stealing threads, which
+            // wake each other and the main thread for every message (BENCHMARKS.md, "One
+            // runtime thread").
             runtime_threads: 1,
             workflow_slots: 100,
             activity_slots: 100,
@@ -70,14 +71,16 @@ impl Default for Tuning {
 
 impl Tuning {
     /// The async runtime the worker runs on: tokio's current-thread scheduler for one thread,
-    /// its multi-thread scheduler for more.
+    /// its multi-thread scheduler for more (0: one worker thread per CPU, tokio's default).
     pub fn runtime(&self) -> std::io::Result<tokio::runtime::Runtime> {
-        let mut builder = if self.runtime_threads <= 1 {
-            tokio::runtime::Builder::new_current_thread()
-        } else {
-            let mut builder = tokio::runtime::Builder::new_multi_thread();
-            builder.worker_threads(usize::from(self.runtime_threads));
-            builder
+        let mut builder = match self.runtime_threads {
+            1 => tokio::runtime::Builder::new_current_thread(),
+            0 => tokio::runtime::Builder::new_multi_thread(),
+            n => {
+                let mut builder = tokio::runtime::Builder::new_multi_thread();
+                builder.worker_threads(usize::from(n));
+                builder
+            }
         };
         builder.enable_all().build()
     }
@@ -111,7 +114,7 @@ mod tests {
     use tokio::runtime::RuntimeFlavor;
 
     #[test]
-    fn one_runtime_thread_is_the_current_thread_scheduler_and_more_are_work_stealing() {
+    fn one_runtime_thread_is_the_current_thread_scheduler_others_are_work_stealing() {
         let one = Tuning::default().runtime().unwrap();
         assert_eq!(one.handle().runtime_flavor(), RuntimeFlavor::CurrentThread);
         let two = Tuning {
@@ -122,5 +125,19 @@ mod tests {
         .unwrap();
         assert_eq!(two.handle().runtime_flavor(), RuntimeFlavor::MultiThread);
         assert_eq!(two.metrics().num_workers(), 2);
+        let per_cpu = Tuning {
+            runtime_threads: 0,
+            ..Tuning::default()
+        }
+        .runtime()
+        .unwrap();
+        assert_eq!(
+            per_cpu.handle().runtime_flavor(),
+            RuntimeFlavor::MultiThread
+        );
+        assert_eq!(
+            per_cpu.metrics().num_workers(),
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        );
     }
 }
