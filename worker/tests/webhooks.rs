@@ -122,11 +122,38 @@ async fn record_and_reply(
     StatusCode::from_u16(reply.status).unwrap()
 }
 
+/// A local port bound but not listening: it is this test's, and a connection to it is refused,
+/// as to a receiver that is down, until [`TestReceiver::listen`] brings the receiver up on it.
+/// (A port found free and let go could be taken by the dev servers of tests running alongside.)
+struct HeldPort(tokio::net::TcpSocket);
+
+impl HeldPort {
+    fn new() -> Self {
+        let socket = tokio::net::TcpSocket::new_v4().expect("a TCP socket");
+        socket
+            .bind(([127, 0, 0, 1], 0).into())
+            .expect("binding a local port");
+        Self(socket)
+    }
+
+    fn port(&self) -> u16 {
+        self.0.local_addr().expect("a bound socket").port()
+    }
+}
+
 impl TestReceiver {
-    async fn start(port: u16, policy: Policy) -> Self {
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
-            .await
-            .unwrap_or_else(|e| panic!("binding the test receiver to {port}: {e}"));
+    /// Up at once, on a port of its own.
+    fn start(policy: Policy) -> Self {
+        Self::listen(HeldPort::new(), policy)
+    }
+
+    /// Up on a port held until now.
+    fn listen(held: HeldPort, policy: Policy) -> Self {
+        let port = held.port();
+        let listener = held
+            .0
+            .listen(1024)
+            .unwrap_or_else(|e| panic!("listening on port {port}: {e}"));
         let hits = Arc::new(Mutex::new(Vec::new()));
         let in_flight = Arc::new(AtomicUsize::new(0));
         let app = Router::new()
@@ -174,6 +201,7 @@ struct CliReceiver {
 }
 
 impl CliReceiver {
+    /// On `port`, or with 0 on a port it picks (and reports).
     fn start(port: u16, secret: &str, out: PathBuf) -> Self {
         let file = std::fs::File::create(&out).unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_saga"))
@@ -188,7 +216,11 @@ impl CliReceiver {
         std::io::BufReader::new(child.stderr.take().unwrap())
             .read_line(&mut line)
             .unwrap();
-        assert!(line.contains("listening on"), "{line}");
+        let port = line
+            .split_once("listening on http://127.0.0.1:")
+            .and_then(|(_, rest)| rest.split_once('/'))
+            .and_then(|(port, _)| port.parse().ok())
+            .unwrap_or_else(|| panic!("no port in {line:?}"));
         Self { child, port, out }
     }
 
@@ -411,33 +443,24 @@ async fn every_notification_arrives_signed_retried_and_resendable() {
     let data = tempfile::tempdir().unwrap();
     let data = data.path();
 
-    let cli = CliReceiver::start(free_port(), SECRET, data.join("cli-receiver.jsonl"));
-    let flaky = TestReceiver::start(
-        free_port(),
-        Arc::new(|_, before| {
-            if before < 3 {
-                Reply::status(500)
-            } else {
-                Reply::OK
-            }
-        }),
-    )
-    .await;
-    let slow = TestReceiver::start(
-        free_port(),
-        Arc::new(|_, before| {
-            if before == 0 {
-                Reply::slow(Duration::from_millis(1800))
-            } else {
-                Reply::OK
-            }
-        }),
-    )
-    .await;
+    let cli = CliReceiver::start(0, SECRET, data.join("cli-receiver.jsonl"));
+    let flaky = TestReceiver::start(Arc::new(|_, before| {
+        if before < 3 {
+            Reply::status(500)
+        } else {
+            Reply::OK
+        }
+    }));
+    let slow = TestReceiver::start(Arc::new(|_, before| {
+        if before == 0 {
+            Reply::slow(Duration::from_millis(1800))
+        } else {
+            Reply::OK
+        }
+    }));
     // The ops receiver verifies with the shared secret, but the worker signs its deliveries with
     // the ops secret from the subscriber file.
-    let ops_port = free_port();
-    let mut ops = CliReceiver::start(ops_port, SECRET, data.join("ops-receiver.jsonl"));
+    let mut ops = CliReceiver::start(0, SECRET, data.join("ops-receiver.jsonl"));
     let config = data.join("webhooks.toml");
     std::fs::write(
         &config,
@@ -659,7 +682,7 @@ async fn every_notification_arrives_signed_retried_and_resendable() {
     let listed = String::from_utf8(listed.stdout).unwrap();
     assert_eq!(listed.matches("DEAD since").count(), failed, "{listed}");
     ops.stop();
-    let ops = CliReceiver::start(ops_port, OPS_SECRET, data.join("ops-fixed.jsonl"));
+    let ops = CliReceiver::start(ops.port, OPS_SECRET, data.join("ops-fixed.jsonl"));
     let resent = saga_webhooks(data, &["resend", "--all", "--subscriber", "ops"]);
     assert!(resent.status.success(), "{resent:?}");
     let resent = String::from_utf8(resent.stdout).unwrap();
@@ -706,8 +729,8 @@ async fn an_outage_and_a_crash_lose_nothing() {
     let server = DevServer::start();
     let data = tempfile::tempdir().unwrap();
     let data = data.path();
-    let port = free_port();
-    let url = format!("http://127.0.0.1:{port}/hooks/saga");
+    let held_port = HeldPort::new();
+    let url = format!("http://127.0.0.1:{}/hooks/saga", held_port.port());
     let env = [
         ("SAGA_WEBHOOK_URLS", url.as_str()),
         ("SAGA_WEBHOOK_SECRET", SECRET),
@@ -762,8 +785,10 @@ async fn an_outage_and_a_crash_lose_nothing() {
     }
 
     // Back, but each answer takes 2 s: kill the worker while it waits for them.
-    let receiver =
-        TestReceiver::start(port, Arc::new(|_, _| Reply::slow(Duration::from_secs(2)))).await;
+    let receiver = TestReceiver::listen(
+        held_port,
+        Arc::new(|_, _| Reply::slow(Duration::from_secs(2))),
+    );
     let deadline = Instant::now() + Duration::from_secs(30);
     while receiver.in_flight.load(Ordering::SeqCst) == 0 {
         assert!(
@@ -822,20 +847,16 @@ async fn a_thousand_sagas_with_a_flaky_receiver_miss_nothing() {
         .unwrap_or_else(|| fastrand::u64(..));
     eprintln!("SAGA_TEST_SEED={seed}");
     let rng = Arc::new(Mutex::new(fastrand::Rng::with_seed(seed)));
-    let receiver = TestReceiver::start(
-        free_port(),
-        Arc::new(move |_, _| {
-            let roll = rng.lock().unwrap().f64();
-            if roll < 0.25 {
-                Reply::status(500)
-            } else if roll < 0.35 {
-                Reply::slow(Duration::from_millis(900))
-            } else {
-                Reply::OK
-            }
-        }),
-    )
-    .await;
+    let receiver = TestReceiver::start(Arc::new(move |_, _| {
+        let roll = rng.lock().unwrap().f64();
+        if roll < 0.25 {
+            Reply::status(500)
+        } else if roll < 0.35 {
+            Reply::slow(Duration::from_millis(900))
+        } else {
+            Reply::OK
+        }
+    }));
     let server = DevServer::start();
     let data = tempfile::tempdir().unwrap();
     let data = data.path();
