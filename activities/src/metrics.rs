@@ -22,6 +22,8 @@
 //! | `saga_webhook_retries_total` | `subscriber` | a webhook attempt failed and will be tried again |
 //! | `saga_webhook_dead_total` | `subscriber` | a webhook delivery's last attempt failed: dead |
 //! | `saga_webhook_attempt_latency` | `subscriber` | histogram of one webhook attempt, in milliseconds |
+//! | `saga_intake_sagas` | - | gauge: sagas posted to the worker's order intake that are in the worker now (at most `SAGA_INTAKE_SAGAS`) |
+//! | `saga_intake_waiting` | - | gauge: orders posted to the intake that wait for one of those places |
 //!
 //! Nothing is recorded until [`install`] is called (the worker does when metrics are on).
 
@@ -50,6 +52,8 @@ pub const WEBHOOK_DELIVERIES: &str = "saga_webhook_deliveries_total";
 pub const WEBHOOK_RETRIES: &str = "saga_webhook_retries_total";
 pub const WEBHOOK_DEAD: &str = "saga_webhook_dead_total";
 pub const WEBHOOK_ATTEMPT_LATENCY: &str = "saga_webhook_attempt_latency";
+pub const INTAKE_SAGAS: &str = "saga_intake_sagas";
+pub const INTAKE_WAITING: &str = "saga_intake_waiting";
 
 struct Instruments {
     meter: Arc<dyn CoreMeter>,
@@ -65,6 +69,8 @@ struct Instruments {
     webhook_retries: Counter,
     webhook_dead: Counter,
     webhook_attempt_latency: HistogramDuration,
+    intake_sagas: Gauge,
+    intake_waiting: Gauge,
 }
 
 static INSTRUMENTS: OnceLock<Instruments> = OnceLock::new();
@@ -117,6 +123,14 @@ pub fn install(meter: Arc<dyn CoreMeter>) {
             webhook_attempt_latency: meter.histogram_duration(param(
                 WEBHOOK_ATTEMPT_LATENCY,
                 "Duration of one webhook attempt, by subscriber",
+            )),
+            intake_sagas: meter.gauge(param(
+                INTAKE_SAGAS,
+                "Sagas posted to the order intake that are in the worker now",
+            )),
+            intake_waiting: meter.gauge(param(
+                INTAKE_WAITING,
+                "Orders posted to the intake waiting for a place in the worker",
             )),
             meter,
         }
@@ -295,4 +309,14 @@ pub(crate) fn webhook_retry(subscriber: &str) {
 /// A webhook delivery to `subscriber` failed its last attempt.
 pub(crate) fn webhook_dead(subscriber: &str) {
     with(|m| m.webhook_dead.add(1, &m.labels("subscriber", subscriber)));
+}
+
+/// The order intake's admission: `sagas` posted sagas in the worker, `waiting` orders at the
+/// door.
+pub fn intake_admission(sagas: usize, waiting: usize) {
+    with(|m| {
+        let no_labels = m.meter.new_attributes(NewAttributes::new(Vec::new()));
+        m.intake_sagas.record(sagas as u64, &no_labels);
+        m.intake_waiting.record(waiting as u64, &no_labels);
+    });
 }

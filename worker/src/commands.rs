@@ -15,8 +15,16 @@ use std::{io::Read as _, path::Path, process::ExitCode};
 pub fn init_logging(json: bool, is_worker: bool) {
     use tracing_subscriber::{EnvFilter, fmt};
     let json = json || std::env::var("SAGA_LOG_FORMAT").is_ok_and(|v| v == "json");
-    // The worker tells what it does; the one-shot commands stay quiet unless asked.
-    let default = if is_worker { "info" } else { "warn" };
+    // The worker tells what it does; the one-shot commands stay quiet unless asked. The SDK
+    // core's info-level spans (one per workflow activation, completion and history event, each
+    // formatting its fields, a whole completion's commands among them) carry no line of their
+    // own and cost 5 % of the worker's CPU per saga (BENCHMARKS.md, "The SDK core's spans"):
+    // off unless `SAGA_LOG` asks for them (`SAGA_LOG=info`).
+    let default = if is_worker {
+        "info,temporalio_sdk_core=warn"
+    } else {
+        "warn"
+    };
     let filter = EnvFilter::try_from_env("SAGA_LOG").unwrap_or_else(|_| EnvFilter::new(default));
     // Colours only for a terminal: a log file (make demo's, docker's) gets plain text.
     let builder = fmt()

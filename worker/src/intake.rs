@@ -18,8 +18,13 @@
 //! id (`order-<order_id>`), search attributes, summary and history. When the worker has no free
 //! workflow slot, the server queues the task as usual.
 //!
+//! At most `--intake-sagas` posted sagas are in the worker at once; the orders beyond them wait
+//! for a place, first come first served, before their saga is started (see [`admission`]).
+//!
 //! There is no authentication: bind it to a private address (the default `127.0.0.1`), or put
 //! it behind the shop's own gateway.
+
+pub mod admission;
 
 use crate::launch;
 use anyhow::Context as _;
@@ -42,6 +47,7 @@ use tokio::{net::TcpListener, sync::watch};
 struct Intake {
     client: Client,
     task_queue: String,
+    admission: admission::Admission,
     /// Whether `client` encrypts, worked out once: it cannot change while the worker runs.
     encrypted: bool,
 }
@@ -69,8 +75,10 @@ pub async fn serve(
     listener: Listener,
     client: Client,
     task_queue: String,
+    admission: admission::Admission,
     mut stop: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
+    let sweep = tokio::spawn(admission.clone().sweep());
     let app = Router::new()
         .route("/orders", post(take_order))
         .route("/healthz", get(|| async { "ok" }))
@@ -78,13 +86,16 @@ pub async fn serve(
             encrypted: crate::encryption::encrypts(&client).await,
             client,
             task_queue,
+            admission,
         });
-    axum::serve(listener.listener, app)
+    let served = axum::serve(listener.listener, app)
         .with_graceful_shutdown(async move {
             let _ = stop.wait_for(|stopped| *stopped).await;
         })
         .await
-        .context("order intake")
+        .context("order intake");
+    sweep.abort();
+    served
 }
 
 /// The answer to an order that was taken.
@@ -146,11 +157,18 @@ async fn take_order(State(intake): State<Intake>, body: Bytes) -> Response {
     options.enable_eager_workflow_start = true;
     // One saga per order, even after it closed: posting it again answers with that saga.
     options.id_reuse_policy = WorkflowIdReusePolicy::RejectDuplicate;
-    let (status, run_id, already_started) = match intake
+    let admitted = intake.admission.admit(&workflow_id).await;
+    if !admitted.with_a_place {
+        tracing::debug!(%workflow_id, "order intake: no place free in time; starting anyway");
+    }
+    let started = intake
         .client
         .start_workflow(OrderSaga::run, input, options)
-        .await
-    {
+        .await;
+    if started.is_err() {
+        intake.admission.not_started(&workflow_id);
+    }
+    let (status, run_id, already_started) = match started {
         Ok(handle) => (
             StatusCode::ACCEPTED,
             handle.run_id().unwrap_or_default().to_owned(),

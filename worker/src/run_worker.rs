@@ -1,14 +1,15 @@
 //! `saga worker`: the Temporal worker that runs the workflow and the services' activities.
 
 use crate::{
-    config, connect, observability,
+    config, connect,
+    intake::admission::Admission,
+    observability,
     roles::{DispatchChoice, QueuePlan, Roles, ServiceQueues},
 };
 use anyhow::Context as _;
 use saga_activities::{Faults, Service, Stores, elsewhere::ElsewhereActivities};
 use saga_workflows::{OrderSaga, Patience, SagaConfig};
 use std::{sync::Arc, time::Duration};
-use temporalio_client::Client;
 use temporalio_sdk::{Runtime, Worker, WorkerOptions, runtime::RuntimeOptions};
 
 /// What one worker process runs.
@@ -135,15 +136,29 @@ pub async fn run(settings: WorkerSettings) -> anyhow::Result<()> {
         );
     }
 
+    // The intake's bound on the sagas it puts in this worker, which the workflow worker tells
+    // when each saga begins and leaves.
+    let intake = intake.map(|listener| (listener, Admission::new(settings.tuning.intake_sagas)));
     let mut workers = Vec::with_capacity(plan.len());
     for queue in &plan {
-        workers.push(build_worker(
-            &runtime, &client, queue, &saga, &stores, &faults, &settings,
-        )?);
+        let mut options = worker_options(queue, &saga, &stores, &faults, &settings)?;
+        if let Some((_, admission)) = intake.as_ref().filter(|_| queue.workflow) {
+            options.worker_interceptor(admission.interceptor());
+        }
+        let worker = Worker::new(&runtime, client.clone(), options)
+            .with_context(|| format!("creating the worker for task queue {}", queue.task_queue))?;
+        tracing::info!(
+            task_queue = %queue.task_queue,
+            workflow = queue.workflow,
+            services = ?queue.services.iter().map(|s| s.name()).collect::<Vec<_>>(),
+            tuning = ?settings.tuning,
+            "polling"
+        );
+        workers.push(worker);
     }
     let (stop_intake, intake_stopped) = tokio::sync::watch::channel(false);
     // Started with the worker's own client: the SDK offers eager start only to its workers.
-    let intake = intake.map(|listener| {
+    let intake = intake.map(|(listener, admission)| {
         tracing::info!(
             address = %listener.address,
             "taking orders on http://{}/orders (eager workflow start)",
@@ -153,6 +168,7 @@ pub async fn run(settings: WorkerSettings) -> anyhow::Result<()> {
             listener,
             client.clone(),
             settings.task_queue.clone(),
+            admission,
             intake_stopped,
         ))
     });
@@ -199,15 +215,14 @@ pub async fn run(settings: WorkerSettings) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn build_worker(
-    runtime: &Runtime,
-    client: &Client,
+/// The options of the worker that polls `queue`: what it runs, its settings and tuning.
+fn worker_options(
     queue: &QueuePlan,
     saga: &SagaConfig,
     stores: &Stores,
     faults: &Arc<Faults>,
     settings: &WorkerSettings,
-) -> anyhow::Result<Worker> {
+) -> anyhow::Result<WorkerOptions> {
     let mut options = WorkerOptions::new(&queue.task_queue);
     if queue.workflow {
         let saga = saga.clone();
@@ -246,17 +261,7 @@ fn build_worker(
 
     // --- Tuning: concurrency settings, kept apart from roles and queues above. ---
     settings.tuning.apply(&mut options);
-
-    let worker = Worker::new(runtime, client.clone(), options)
-        .with_context(|| format!("creating the worker for task queue {}", queue.task_queue))?;
-    tracing::info!(
-        task_queue = %queue.task_queue,
-        workflow = queue.workflow,
-        services = ?queue.services.iter().map(|s| s.name()).collect::<Vec<_>>(),
-        tuning = ?settings.tuning,
-        "polling"
-    );
-    Ok(worker)
+    Ok(options)
 }
 
 /// Waits for SIGINT or SIGTERM; names the one that came.

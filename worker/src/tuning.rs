@@ -1,5 +1,5 @@
-//! Worker concurrency settings: the async runtime's threads, task slots, pollers, the workflow
-//! cache and eager activities.
+//! Worker concurrency settings: the async runtime's threads, the intake's places, task slots,
+//! pollers, the workflow cache and eager activities.
 //!
 //! Defaults are the SDK's, except where `BENCHMARKS.md` shows a measured gain; every setting
 //! can be changed with a `saga worker` flag or its environment variable.
@@ -23,6 +23,11 @@ pub struct Tuning {
     /// when the worker's main thread is busy all the time (`top -H`: the thread named `saga`).
     #[arg(long, env = "SAGA_RUNTIME_THREADS", default_value_t = Tuning::default().runtime_threads)]
     pub runtime_threads: u16,
+    /// Most sagas posted to the intake (`--intake`) in the worker at once; the orders beyond
+    /// them wait for a place in the intake, first come first served, up to 10 s (then their
+    /// saga starts anyway and the server queues it).
+    #[arg(long, env = "SAGA_INTAKE_SAGAS", default_value_t = Tuning::default().intake_sagas)]
+    pub intake_sagas: usize,
     /// Most workflow tasks processed at once.
     #[arg(long, env = "SAGA_WORKFLOW_SLOTS", default_value_t = Tuning::default().workflow_slots)]
     pub workflow_slots: usize,
@@ -58,6 +63,11 @@ impl Default for Tuning {
             // wake each other and the main thread for every message (BENCHMARKS.md, "One
             // runtime thread").
             runtime_threads: 1,
+            // A saga posted to the intake spends 8 to 10 ms in the worker (at c=1), so 30 of
+            // them at once allow some 3,000 a second, more than a server gives one worker; more
+            // places only hold more sagas in memory, about 150 KB each (BENCHMARKS.md, "Room
+            // for 30 posted sagas").
+            intake_sagas: 30,
             workflow_slots: 100,
             activity_slots: 100,
             local_activity_slots: 100,

@@ -2,15 +2,24 @@
 //! the seven scenarios posted as orders run the design's paths with the right rows, the server
 //! accepted each saga's eager start (its first workflow task handed back in the start reply), a repeated post starts
 //! nothing new, a bad order is refused naming its field with nothing started or written, and the
-//! worker refuses an intake it cannot serve.
+//! worker refuses an intake it cannot serve. Orders beyond the worker's places for posted sagas
+//! wait at the door and all run, each started eagerly.
 
 mod support;
 
 use saga_protos::scenario::SCENARIOS;
 use saga_worker::history::Closed;
-use std::{process::Command, time::Duration};
+use std::{
+    process::Command,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
 use support::{
     DevServer, WorkerProcess, assert_consistent, assert_design_paths, free_port, history_events,
+    observe::{scrape, total},
     open_stores, order_with_id, row_counts, wait_all, wait_for_intake,
 };
 use temporalio_common::protos::temporal::api::{
@@ -146,6 +155,112 @@ async fn posted_orders_run_the_design_started_eagerly_once_each() {
         .await
         .unwrap();
     assert_eq!(history.closed, Closed::Completed);
+}
+
+/// Room for two posted sagas (`SAGA_INTAKE_SAGAS=2`) and 42 orders posted at once: the rest
+/// wait at the door (the gauges show orders waiting and never more than two sagas in the
+/// worker), every post is answered 202, every saga starts eagerly and runs its design path, and
+/// once they have ended every place is free again (each saga gave its place back when it left
+/// the worker's cache).
+#[tokio::test(flavor = "multi_thread")]
+async fn orders_beyond_the_places_wait_at_the_door_and_all_run_eagerly() {
+    const ORDERS: usize = 42;
+    let server = DevServer::start();
+    let data = tempfile::tempdir().unwrap();
+    let intake = format!("127.0.0.1:{}", free_port());
+    let metrics_port = free_port();
+    let worker = WorkerProcess::start_args(
+        &server,
+        data.path(),
+        &[("SAGA_INTAKE_SAGAS", "2")],
+        &[
+            "--intake",
+            &intake,
+            "--metrics-port",
+            &metrics_port.to_string(),
+        ],
+    );
+    wait_for_intake(&intake, &worker);
+    let client = server.client().await;
+
+    // The gauges, read every few milliseconds while the orders go in.
+    let posting = Arc::new(AtomicBool::new(true));
+    let gauges = std::thread::spawn({
+        let posting = posting.clone();
+        move || {
+            let mut seen = Vec::new();
+            while posting.load(Ordering::SeqCst) {
+                let metrics = scrape(metrics_port);
+                seen.push((
+                    total(&metrics, "saga_intake_sagas"),
+                    total(&metrics, "saga_intake_waiting"),
+                ));
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            seen
+        }
+    });
+    let orders: Vec<_> = (0..ORDERS)
+        .map(|i| order_with_id(&SCENARIOS[i % SCENARIOS.len()].fresh_order_id()))
+        .collect();
+    let answers = futures_util::future::join_all(
+        orders
+            .iter()
+            .map(|order| post(&intake, serde_json::to_vec(order).unwrap())),
+    )
+    .await;
+    posting.store(false, Ordering::SeqCst);
+    let seen = gauges.join().unwrap();
+
+    let mut started = Vec::new();
+    for (status, taken) in answers {
+        assert_eq!(status, 202, "{taken}");
+        started.push(saga_worker::launch::Started {
+            workflow_id: taken["workflow_id"].as_str().unwrap().to_owned(),
+            run_id: taken["run_id"].as_str().unwrap().to_owned(),
+        });
+    }
+    let most_in_worker = seen.iter().map(|&(sagas, _)| sagas).fold(0.0, f64::max);
+    let most_waiting = seen.iter().map(|&(_, waiting)| waiting).fold(0.0, f64::max);
+    assert!(most_in_worker <= 2.0, "{seen:?}");
+    assert!(most_waiting >= 1.0, "no order waited: {seen:?}");
+
+    let histories = wait_all(&client, &started, Duration::from_secs(120), || {
+        worker.log_text()
+    })
+    .await;
+    assert_design_paths(&orders, &histories);
+    let stores = open_stores(data.path()).await;
+    for order in &orders {
+        assert_consistent(&stores, &order.order_id).await;
+    }
+    for s in &started {
+        let events = history_events(&client, &s.workflow_id).await;
+        let Some(Attributes::WorkflowExecutionStartedEventAttributes(start)) =
+            &events[0].attributes
+        else {
+            panic!("{}: no start attributes", s.workflow_id)
+        };
+        assert!(start.eager_execution_accepted, "{}", s.workflow_id);
+    }
+
+    // Every saga has ended and left the cache: no place is held, no order waits.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let metrics = scrape(metrics_port);
+        let now = (
+            total(&metrics, "saga_intake_sagas"),
+            total(&metrics, "saga_intake_waiting"),
+        );
+        if now == (0.0, 0.0) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "places still held: {now:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 #[test]
