@@ -24,6 +24,7 @@
 //! | `saga_webhook_attempt_latency` | `subscriber` | histogram of one webhook attempt, in milliseconds |
 //! | `saga_intake_sagas` | - | gauge: sagas posted to the worker's order intake that are in the worker now (at most `SAGA_INTAKE_SAGAS`) |
 //! | `saga_intake_waiting` | - | gauge: orders posted to the intake that wait for one of those places |
+//! | `saga_intake_unplaced_total` | - | orders the intake started without a place (none came free within 10 s, or the worker was stopping): through the server's queue, outside the bound |
 //!
 //! Nothing is recorded until [`install`] is called (the worker does when metrics are on).
 
@@ -54,6 +55,7 @@ pub const WEBHOOK_DEAD: &str = "saga_webhook_dead_total";
 pub const WEBHOOK_ATTEMPT_LATENCY: &str = "saga_webhook_attempt_latency";
 pub const INTAKE_SAGAS: &str = "saga_intake_sagas";
 pub const INTAKE_WAITING: &str = "saga_intake_waiting";
+pub const INTAKE_UNPLACED: &str = "saga_intake_unplaced_total";
 
 struct Instruments {
     meter: Arc<dyn CoreMeter>,
@@ -71,6 +73,7 @@ struct Instruments {
     webhook_attempt_latency: HistogramDuration,
     intake_sagas: Gauge,
     intake_waiting: Gauge,
+    intake_unplaced: Counter,
 }
 
 static INSTRUMENTS: OnceLock<Instruments> = OnceLock::new();
@@ -131,6 +134,10 @@ pub fn install(meter: Arc<dyn CoreMeter>) {
             intake_waiting: meter.gauge(param(
                 INTAKE_WAITING,
                 "Orders posted to the intake waiting for a place in the worker",
+            )),
+            intake_unplaced: meter.counter(param(
+                INTAKE_UNPLACED,
+                "Orders the intake started without a place, through the server's queue",
             )),
             meter,
         }
@@ -318,5 +325,13 @@ pub fn intake_admission(sagas: usize, waiting: usize) {
         let no_labels = m.meter.new_attributes(NewAttributes::new(Vec::new()));
         m.intake_sagas.record(sagas as u64, &no_labels);
         m.intake_waiting.record(waiting as u64, &no_labels);
+    });
+}
+
+/// The intake started an order's saga without a place.
+pub fn intake_unplaced() {
+    with(|m| {
+        let no_labels = m.meter.new_attributes(NewAttributes::new(Vec::new()));
+        m.intake_unplaced.add(1, &no_labels);
     });
 }

@@ -79,6 +79,7 @@ pub async fn serve(
     mut stop: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     let sweep = tokio::spawn(admission.clone().sweep());
+    let closing = admission.clone();
     let app = Router::new()
         .route("/orders", post(take_order))
         .route("/healthz", get(|| async { "ok" }))
@@ -91,9 +92,11 @@ pub async fn serve(
     let served = axum::serve(listener.listener, app)
         .with_graceful_shutdown(async move {
             let _ = stop.wait_for(|stopped| *stopped).await;
+            closing.close();
         })
         .await
         .context("order intake");
+    // It runs forever; nothing is left to sweep once the intake has stopped.
     sweep.abort();
     served
 }
@@ -154,12 +157,16 @@ async fn take_order(State(intake): State<Intake>, body: Bytes) -> Response {
     let workflow_id = launch::workflow_id(&order.order_id);
     let (input, mut options) =
         launch::start_request(intake.encrypted, &intake.task_queue, &workflow_id, &order);
-    options.enable_eager_workflow_start = true;
     // One saga per order, even after it closed: posting it again answers with that saga.
     options.id_reuse_policy = WorkflowIdReusePolicy::RejectDuplicate;
     let admitted = intake.admission.admit(&workflow_id).await;
+    // Without a place the saga must not land in this worker's memory: the server queues it.
+    options.enable_eager_workflow_start = admitted.with_a_place;
     if !admitted.with_a_place {
-        tracing::debug!(%workflow_id, "order intake: no place free in time; starting anyway");
+        tracing::info!(
+            %workflow_id,
+            "order intake: no place free in the worker; started through the server's queue"
+        );
     }
     let started = intake
         .client

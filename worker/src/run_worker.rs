@@ -136,8 +136,8 @@ pub async fn run(settings: WorkerSettings) -> anyhow::Result<()> {
         );
     }
 
-    // The intake's bound on the sagas it puts in this worker, which the workflow worker tells
-    // when each saga begins and leaves.
+    // Only the workflow worker sees a saga begin and leave its cache, so it reports both to
+    // the intake's admission, which bounds the sagas the intake puts in this process.
     let intake = intake.map(|listener| (listener, Admission::new(settings.tuning.intake_sagas)));
     let mut workers = Vec::with_capacity(plan.len());
     for queue in &plan {

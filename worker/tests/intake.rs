@@ -41,6 +41,26 @@ async fn post(intake: &str, body: Vec<u8>) -> (u16, serde_json::Value) {
     (status, json)
 }
 
+/// Waits for every saga of `started` to close, then checks its path against the design and the
+/// stores' rows of its order.
+async fn assert_all_ran_the_design(
+    client: &temporalio_client::Client,
+    worker: &WorkerProcess,
+    data: &std::path::Path,
+    orders: &[saga_protos::Order],
+    started: &[saga_worker::launch::Started],
+) {
+    let histories = wait_all(client, started, Duration::from_secs(120), || {
+        worker.log_text()
+    })
+    .await;
+    assert_design_paths(orders, &histories);
+    let stores = open_stores(data).await;
+    for order in orders {
+        assert_consistent(&stores, &order.order_id).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn posted_orders_run_the_design_started_eagerly_once_each() {
     let server = DevServer::start();
@@ -72,15 +92,7 @@ async fn posted_orders_run_the_design_started_eagerly_once_each() {
             run_id,
         });
     }
-    let histories = wait_all(&client, &started, Duration::from_secs(120), || {
-        worker.log_text()
-    })
-    .await;
-    assert_design_paths(&orders, &histories);
-    let stores = open_stores(data.path()).await;
-    for order in &orders {
-        assert_consistent(&stores, &order.order_id).await;
-    }
+    assert_all_ran_the_design(&client, &worker, data.path(), &orders, &started).await;
 
     // Eager start: the server says in the start event that it handed the first workflow task
     // back in the start reply. A saga started through the server, beside them, says it was not.
@@ -159,7 +171,8 @@ async fn posted_orders_run_the_design_started_eagerly_once_each() {
 
 /// Room for two posted sagas (`SAGA_INTAKE_SAGAS=2`) and 42 orders posted at once: the rest
 /// wait at the door (the gauges show orders waiting and never more than two sagas in the
-/// worker), every post is answered 202, every saga starts eagerly and runs its design path, and
+/// worker, and none went ahead without a place), every post is answered 202, every saga starts
+/// eagerly and runs its design path, and
 /// once they have ended every place is free again (each saga gave its place back when it left
 /// the worker's cache).
 #[tokio::test(flavor = "multi_thread")]
@@ -225,15 +238,7 @@ async fn orders_beyond_the_places_wait_at_the_door_and_all_run_eagerly() {
     assert!(most_in_worker <= 2.0, "{seen:?}");
     assert!(most_waiting >= 1.0, "no order waited: {seen:?}");
 
-    let histories = wait_all(&client, &started, Duration::from_secs(120), || {
-        worker.log_text()
-    })
-    .await;
-    assert_design_paths(&orders, &histories);
-    let stores = open_stores(data.path()).await;
-    for order in &orders {
-        assert_consistent(&stores, &order.order_id).await;
-    }
+    assert_all_ran_the_design(&client, &worker, data.path(), &orders, &started).await;
     for s in &started {
         let events = history_events(&client, &s.workflow_id).await;
         let Some(Attributes::WorkflowExecutionStartedEventAttributes(start)) =
@@ -243,6 +248,12 @@ async fn orders_beyond_the_places_wait_at_the_door_and_all_run_eagerly() {
         };
         assert!(start.eager_execution_accepted, "{}", s.workflow_id);
     }
+
+    // None went ahead without a place (through the server's queue, outside the bound).
+    assert_eq!(
+        total(&scrape(metrics_port), "saga_intake_unplaced_total"),
+        0.0
+    );
 
     // Every saga has ended and left the cache: no place is held, no order waits.
     let deadline = std::time::Instant::now() + Duration::from_secs(30);

@@ -5,7 +5,7 @@
 //! | waits for a free place (first come, first served) | from the start call | when its saga leaves the worker's cache (it ended, or was evicted) |
 //! | its start fails, or the saga already existed | during the call only | when the call returns |
 //! | its saga's first task ran elsewhere (another worker, or no eager start) | until [`UNSEEN_AFTER`] | then |
-//! | found no free place within [`WAIT_FOR_A_PLACE`] | none | - (started anyway: the server queues its first task) |
+//! | found no free place within [`WAIT_FOR_A_PLACE`], or came while the worker stops | none | - (started anyway, not eagerly: the server queues its first task, counted in `saga_intake_unplaced_total`) |
 //!
 //! Why: the intake starts each saga in this worker (eager start), so without a bound every
 //! order posted at once is a saga in the worker's memory at once (its workflow state, its
@@ -13,7 +13,9 @@
 //! worker do not finish sooner for being many: the server paces each one's workflow tasks.
 //! Holding the excess as waiting requests costs a few hundred bytes each and keeps the
 //! order fair; bounding the SDK's cache or slots instead makes the excess wait in buffers or
-//! the server's queue, out of order (BENCHMARKS.md, "Tried and not adopted").
+//! the server's queue, out of order (BENCHMARKS.md, "Tried and not adopted"). Waiting is
+//! bounded too, so a worker whose sagas are stuck (retrying a database that is down) delays
+//! orders but never refuses them: past the wait they go through the server's queue.
 //!
 //! The worker reports its sagas' comings and goings through the SDK's worker interceptor
 //! ([`Admission::interceptor`]): a saga's first activation names its workflow id, and the
@@ -22,7 +24,7 @@
 use std::{
     collections::HashMap,
     sync::{
-        Arc, Mutex,
+        Arc, Mutex, MutexGuard, PoisonError,
         atomic::{AtomicUsize, Ordering},
     },
     time::Duration,
@@ -59,18 +61,31 @@ struct Held {
     running: HashMap<String, OwnedSemaphorePermit>,
 }
 
-/// A place taken for one start; given back when the start does not go ahead (see
-/// [`Admission::not_started`]).
+/// What [`Admission::admit`] decided for one order.
 #[must_use]
 pub struct Admitted {
-    /// False when no place came free in time and the saga starts without one.
+    /// True: a place is held for the saga, start it eagerly (and call
+    /// [`Admission::not_started`] if the start does not go ahead). False: no place came free
+    /// in time or the worker is stopping; start it through the server's queue.
     pub with_a_place: bool,
 }
 
+/// Counts an order as waiting for as long as it lives, however its wait ends (a client that
+/// hangs up drops the request mid-wait).
+struct Waiting<'a>(&'a Admission);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.waiting.fetch_sub(1, Ordering::Relaxed);
+        self.0.publish(&self.0.held());
+    }
+}
+
 impl Admission {
-    pub fn new(places: usize) -> Self {
+    /// `places`: at least 1 (`--intake-sagas` takes 1 to 100,000).
+    pub fn new(places: u32) -> Self {
         Self {
-            places: Arc::new(Semaphore::new(places.max(1))),
+            places: Arc::new(Semaphore::new(places.max(1) as usize)),
             held: Arc::default(),
             waiting: Arc::default(),
         }
@@ -82,16 +97,20 @@ impl Admission {
             Ok(place) => Some(place),
             Err(_) => {
                 self.waiting.fetch_add(1, Ordering::Relaxed);
-                self.publish(&self.held.lock().unwrap());
+                let _waiting = Waiting(self);
+                self.publish(&self.held());
                 let place =
                     tokio::time::timeout(WAIT_FOR_A_PLACE, self.places.clone().acquire_owned())
                         .await;
-                self.waiting.fetch_sub(1, Ordering::Relaxed);
+                // Closed (the worker stops) or timed out alike: no place.
                 place.ok().and_then(Result::ok)
             }
         };
         let with_a_place = place.is_some();
-        let mut held = self.held.lock().unwrap();
+        if !with_a_place {
+            saga_activities::metrics::intake_unplaced();
+        }
+        let mut held = self.held();
         if let Some(place) = place {
             held.forget_unseen();
             // Posted twice at once, an order holds one place (the second replaces the first),
@@ -106,10 +125,22 @@ impl Admission {
 
     /// The start of `workflow_id` failed or found its saga already there: its place is free.
     pub fn not_started(&self, workflow_id: &str) {
-        let mut held = self.held.lock().unwrap();
+        let mut held = self.held();
         if held.starting.remove(workflow_id).is_some() {
             self.publish(&held);
         }
+    }
+
+    /// The worker stops: the orders still waiting go ahead at once, without a place, so none
+    /// outlasts the shutdown's grace period (their sagas go through the server's queue).
+    pub fn close(&self) {
+        self.places.close();
+    }
+
+    /// The bookkeeping; a panic elsewhere while it was held leaves it consistent (each
+    /// change is one map operation), so a poisoned lock is used as it is.
+    fn held(&self) -> MutexGuard<'_, Held> {
+        self.held.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The gauges `saga_intake_sagas` and `saga_intake_waiting` (when metrics are on).
@@ -123,7 +154,7 @@ impl Admission {
     /// Sagas held now (places taken).
     #[cfg(test)]
     fn taken(&self) -> usize {
-        let held = self.held.lock().unwrap();
+        let held = self.held();
         held.starting.len() + held.running.len()
     }
 
@@ -133,13 +164,13 @@ impl Admission {
         for job in &activation.jobs {
             match &job.variant {
                 Some(Variant::InitializeWorkflow(init)) => {
-                    let mut held = self.held.lock().unwrap();
+                    let mut held = self.held();
                     if let Some((place, _)) = held.starting.remove(&init.workflow_id) {
                         held.running.insert(activation.run_id.clone(), place);
                     }
                 }
                 Some(Variant::RemoveFromCache(_)) => {
-                    let mut held = self.held.lock().unwrap();
+                    let mut held = self.held();
                     if held.running.remove(&activation.run_id).is_some() {
                         self.publish(&held);
                     }
@@ -160,7 +191,7 @@ impl Admission {
         let mut every_second = tokio::time::interval(Duration::from_secs(1));
         loop {
             every_second.tick().await;
-            let mut held = self.held.lock().unwrap();
+            let mut held = self.held();
             held.forget_unseen();
             self.publish(&held);
         }
@@ -174,7 +205,8 @@ impl Held {
     }
 }
 
-/// The SDK's worker interceptor that reports to an [`Admission`].
+/// The SDK's worker interceptor that reports to an [`Admission`]. (A worker that stops does not
+/// evict the sagas idle in its cache, so their places stay taken: the process is ending.)
 pub struct Interceptor(Admission);
 
 #[async_trait::async_trait(?Send)]
@@ -244,6 +276,31 @@ mod tests {
         tokio::spawn(admission.clone().sweep());
         tokio::time::sleep(UNSEEN_AFTER + Duration::from_secs(2)).await;
         assert_eq!(admission.taken(), 0, "never seen begin here: given back");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn when_the_worker_stops_the_waiting_orders_go_ahead_at_once_and_a_hang_up_stops_waiting()
+    {
+        let admission = Admission::new(1);
+        let _ = admission.admit("order-a").await;
+        // A client that hangs up mid-wait: its request is dropped, and so is its count.
+        let hung_up =
+            tokio::time::timeout(Duration::from_secs(1), admission.admit("order-b")).await;
+        assert!(hung_up.is_err());
+        assert_eq!(admission.waiting.load(Ordering::Relaxed), 0);
+
+        let waiting = tokio::spawn({
+            let admission = admission.clone();
+            async move { admission.admit("order-c").await.with_a_place }
+        });
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        admission.close();
+        let started = tokio::time::Instant::now();
+        assert!(!waiting.await.unwrap());
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "it did not wait out the 10 s"
+        );
     }
 
     #[tokio::test(start_paused = true)]
