@@ -36,7 +36,8 @@ use std::{
     time::{Duration, Instant},
 };
 use temporalio_common::telemetry::metrics::{
-    CoreMeter, Counter, Gauge, HistogramDuration, MetricKeyValue, MetricParameters, NewAttributes,
+    CoreMeter, Counter, Gauge, HistogramDuration, MetricAttributes, MetricKeyValue,
+    MetricParameters, NewAttributes,
 };
 
 pub const OUTCOMES: &str = "saga_outcomes_total";
@@ -74,6 +75,8 @@ struct Instruments {
     intake_sagas: Gauge,
     intake_waiting: Gauge,
     intake_unplaced: Counter,
+    /// For the metrics without labels, made once: the intake's are recorded on every order.
+    no_labels: MetricAttributes,
 }
 
 static INSTRUMENTS: OnceLock<Instruments> = OnceLock::new();
@@ -139,6 +142,7 @@ pub fn install(meter: Arc<dyn CoreMeter>) {
                 INTAKE_UNPLACED,
                 "Orders the intake started without a place, through the server's queue",
             )),
+            no_labels: meter.new_attributes(NewAttributes::new(Vec::new())),
             meter,
         }
     });
@@ -169,11 +173,7 @@ fn is_compensation(activity: &str) -> bool {
 }
 
 impl Instruments {
-    fn labels(
-        &self,
-        key: &'static str,
-        value: &str,
-    ) -> temporalio_common::telemetry::metrics::MetricAttributes {
+    fn labels(&self, key: &'static str, value: &str) -> MetricAttributes {
         self.meter
             .new_attributes(NewAttributes::new(vec![MetricKeyValue::new(
                 key,
@@ -322,16 +322,12 @@ pub(crate) fn webhook_dead(subscriber: &str) {
 /// door.
 pub fn intake_admission(sagas: usize, waiting: usize) {
     with(|m| {
-        let no_labels = m.meter.new_attributes(NewAttributes::new(Vec::new()));
-        m.intake_sagas.record(sagas as u64, &no_labels);
-        m.intake_waiting.record(waiting as u64, &no_labels);
+        m.intake_sagas.record(sagas as u64, &m.no_labels);
+        m.intake_waiting.record(waiting as u64, &m.no_labels);
     });
 }
 
 /// The intake started an order's saga without a place.
 pub fn intake_unplaced() {
-    with(|m| {
-        let no_labels = m.meter.new_attributes(NewAttributes::new(Vec::new()));
-        m.intake_unplaced.add(1, &no_labels);
-    });
+    with(|m| m.intake_unplaced.add(1, &m.no_labels));
 }
