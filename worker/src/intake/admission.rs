@@ -112,7 +112,6 @@ impl Admission {
         }
         let mut held = self.held();
         if let Some(place) = place {
-            held.forget_unseen();
             // Posted twice at once, an order holds one place (the second replaces the first),
             // and the post that finds its saga already started gives it back: that saga then
             // runs outside the bound, which is rare enough not to matter.
