@@ -225,9 +225,7 @@ fn worker_options(
 ) -> anyhow::Result<WorkerOptions> {
     let mut options = WorkerOptions::new(&queue.task_queue);
     if queue.workflow {
-        let saga = saga.clone();
-        options =
-            options.register_workflow_with_factory(move || OrderSaga::with_config(saga.clone()))?;
+        options = options.register_workflow_with_factory(OrderSaga::factory(saga))?;
         if queue.services.is_empty() {
             // A workflow worker without the services: see `saga_activities::elsewhere`.
             options = options.register_activities(ElsewhereActivities);

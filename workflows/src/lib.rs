@@ -1,4 +1,4 @@
-//! The `OrderSaga` workflow.
+//! The `OrderSaga` workflow, on the saga library [`temporal_saga`].
 //!
 //! The saga runs three local transactions in order — save the order, take the payment, reserve
 //! the stock — and then publishes a success notification. When a step fails, the failed step's
@@ -7,30 +7,23 @@
 //! notification goes out and the saga stops compensating.
 //!
 //! Only business errors change the saga's course. A step whose database is down, locked or
-//! unreachable waits for it, in rounds of retries ([`options`]): a forward step for a window of
-//! minutes ([`patience`]), a compensation or a notification until it gets through; meanwhile the
-//! `state` query and the `SagaWaiting` search attribute say what it waits on ([`visibility`]).
+//! unreachable waits for it, in rounds of retries: a forward step for a window of minutes, a
+//! compensation or a notification until it gets through; meanwhile the `state` query and the
+//! `SagaWaiting` search attribute say what it waits on. All of that is the library's; this
+//! crate holds only what belongs to the order.
 //!
 //! | module | concern |
 //! |---|---|
-//! | `saga` | the saga itself: steps, compensations, notifications, the `state` query |
-//! | [`options`] | timeouts and retry rounds |
-//! | [`patience`] | the forward step window and the saga's deadline |
-//! | `failure` | what a failed round means: business error, infrastructure, out of time |
-//! | `dispatch` | local or regular activities, decided per step and recorded in the history |
-//! | [`visibility`] | search attributes |
-//! | `config` | what the worker tells the saga ([`SagaConfig`]) |
+//! | `saga` | the order's steps, compensations and notification; the `state` query |
+//! | `config` | what the worker tells the saga ([`SagaConfig`]) and the library options it makes |
+//! | [`visibility`] | the order's search attributes |
 //!
 //! Everything here is deterministic: no clock, no randomness, no I/O. The side effects live in the
 //! activities, which this crate knows only by their contracts in [`saga_protos::contracts`].
 
 mod config;
-mod dispatch;
-mod failure;
-pub mod options;
-pub mod patience;
 mod saga;
 pub mod visibility;
 
 pub use config::{Dispatch, Patience, Routing, SagaConfig};
-pub use saga::{OrderSaga, SagaState, Step, Waiting};
+pub use saga::{OrderSaga, SagaState, Waiting};

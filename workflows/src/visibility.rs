@@ -5,13 +5,14 @@
 //! |---------------|---------|-------|
 //! | `OrderId`     | Keyword | the order id (unset for an order that could not be read) |
 //! | `SagaOutcome` | Keyword | `running` until the saga ends, then its outcome ([`OUTCOMES`]) |
-//! | `SagaWaiting` | Keyword | while a step keeps failing for infrastructure reasons, its activity type (`ProcessPayment`); unset otherwise |
+//! | `SagaWaiting` | Keyword | while a step keeps failing for infrastructure reasons, its activity type (`ProcessPayment`); unset otherwise (kept by the saga library: [`temporal_saga::SearchAttributeNames`]) |
 //!
 //! The server must know every attribute of [`SEARCH_ATTRIBUTES`] before a saga upserts it (an
 //! unknown attribute fails the workflow task, and the saga would hang). `saga worker` (and the
 //! commands that start sagas) register the missing ones at start, from this list.
 
 use crate::OrderSaga;
+use temporal_saga::Phase;
 use temporalio_common::search_attributes::SearchAttributeKey;
 use temporalio_sdk::WorkflowContext;
 
@@ -22,14 +23,6 @@ pub const SAGA_OUTCOME: SearchAttributeKey<String> = SearchAttributeKey::keyword
 /// The activity a step waits on while its infrastructure is down.
 pub const SAGA_WAITING: SearchAttributeKey<String> = SearchAttributeKey::keyword("SagaWaiting");
 
-/// Clears `SagaWaiting`. (The SDK's `value_unset()` sends a payload without an encoding, which
-/// the server refuses as a Keyword value; an empty list is how a keyword is cleared.)
-pub fn saga_waiting_cleared() -> temporalio_common::search_attributes::SearchAttributeUpdate {
-    const CLEARED: SearchAttributeKey<Vec<String>> =
-        SearchAttributeKey::keyword_list("SagaWaiting");
-    CLEARED.value_set(Vec::new())
-}
-
 /// The attributes the saga sets, with their server type (as the `temporal` CLI names it:
 /// `Keyword`, `KeywordList`, `Datetime`, …), which the worker registers when they are missing.
 pub const SEARCH_ATTRIBUTES: [(&str, &str); 3] = [
@@ -38,29 +31,21 @@ pub const SEARCH_ATTRIBUTES: [(&str, &str); 3] = [
     ("SagaWaiting", "Keyword"),
 ];
 
-pub const RUNNING: &str = "running";
+pub const RUNNING: &str = Phase::Running.as_str();
 /// Only while compensating; never an outcome.
-pub const COMPENSATING: &str = "compensating";
-pub const COMPLETED: &str = "completed";
-pub const COMPENSATED: &str = "compensated";
-pub const COMPENSATION_FAILED: &str = "compensation-failed";
+pub const COMPENSATING: &str = Phase::Compensating.as_str();
+pub const COMPLETED: &str = Phase::Completed.as_str();
+pub const COMPENSATED: &str = Phase::Compensated.as_str();
+pub const COMPENSATION_FAILED: &str = Phase::CompensationFailed.as_str();
 /// Cancelled by a client; its compensations ran.
-pub const CANCELLED: &str = "cancelled";
+pub const CANCELLED: &str = Phase::Cancelled.as_str();
 /// The input was not a valid order; nothing ran.
-pub const INVALID: &str = "invalid";
+pub const INVALID: &str = Phase::Invalid.as_str();
 /// Ended for another reason, e.g. the success notification exhausted its retries.
-pub const FAILED: &str = "failed";
+pub const FAILED: &str = Phase::Failed.as_str();
 
 /// Every value `SagaOutcome` can take.
-pub const OUTCOMES: [&str; 7] = [
-    RUNNING,
-    COMPLETED,
-    COMPENSATED,
-    COMPENSATION_FAILED,
-    CANCELLED,
-    INVALID,
-    FAILED,
-];
+pub const OUTCOMES: [&str; 7] = Phase::OUTCOMES;
 
 /// Marks a saga `running` under its order id, unless its starter already did (`saga start` sets
 /// both in the start request, which saves the server a visibility update per saga). Both ways
@@ -80,14 +65,7 @@ pub(crate) fn record_start(ctx: &WorkflowContext<OrderSaga>, order_id: &str) {
 /// The outcome of a saga that closes in `phase`: a saga still running or compensating when it
 /// closes did not end by the design's rules.
 pub fn outcome_at_close(phase: &str) -> &'static str {
-    match phase {
-        COMPLETED => COMPLETED,
-        COMPENSATED => COMPENSATED,
-        COMPENSATION_FAILED => COMPENSATION_FAILED,
-        CANCELLED => CANCELLED,
-        INVALID => INVALID,
-        _ => FAILED,
-    }
+    Phase::parse(phase).map_or(FAILED, |phase| phase.at_close().as_str())
 }
 
 #[cfg(test)]

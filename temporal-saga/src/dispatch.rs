@@ -1,0 +1,84 @@
+//! How each activity is dispatched: decided when it is scheduled, recorded in the history, and
+//! followed by every replay whatever the worker replaying it is configured to do.
+//!
+//! | the history holds, before this activity | it runs as | recorded now |
+//! |---|---|---|
+//! | nothing yet (the saga's first activity) | the worker's `dispatch` | marker `saga-dispatch-<mode>` |
+//! | `saga-dispatch-<mode>` | `<mode>` | — |
+//! | the previous activity's mode, which the worker does not prefer | the worker's `dispatch` | marker `saga-dispatch-<mode>@<n>` |
+//! | `saga-dispatch-<mode>@<n>` at this activity | `<mode>` | — |
+//! | no dispatch marker at all: a saga started before the choice was recorded | the worker's `legacy_dispatch` | — |
+//!
+//! So a saga started by an all-in-one worker (local activities) finishes on split workers
+//! (regular activities on each service's queue) and the reverse: the activities already recorded
+//! are replayed as they ran, never run again, and the rest run the way the workers now left
+//! prefer.
+//!
+//! The markers are Temporal patch markers (`patched`): replay answers `patched(id)` from the
+//! history alone, and a fresh call records the marker with the activity's commands, so it costs
+//! no round trip. A saga records one marker, plus one per change of mode while it is in flight.
+//! (The server also lists them in the `TemporalChangeVersion` search attribute, so
+//! `temporal workflow list --query "TemporalChangeVersion='saga-dispatch-local'"` finds them.)
+
+use crate::{context::SagaContext, options::Dispatch};
+
+/// The dispatch decisions of one saga so far.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Decisions {
+    /// The mode of the last activity decided; `None` before the first.
+    current: Option<Dispatch>,
+    /// How many activities have been decided (the `<n>` of a change marker).
+    count: u32,
+}
+
+/// The marker of a saga's first activity.
+pub fn first_marker(mode: Dispatch) -> String {
+    format!("saga-dispatch-{mode}")
+}
+
+/// The marker of a change of mode at the `n`th activity decided (from 0).
+pub fn change_marker(mode: Dispatch, n: u32) -> String {
+    format!("saga-dispatch-{mode}@{n}")
+}
+
+/// How the next activity runs; records the choice when it is new.
+pub(crate) fn next<C: SagaContext>(ctx: &C, preferred: Dispatch, legacy: Dispatch) -> Dispatch {
+    let decisions = ctx.read_saga(|s| s.dispatch);
+    // Replaying, the history decides; otherwise the worker does, and says so in the history.
+    let replaying = ctx.is_replaying();
+    let mode = match decisions.current {
+        None if replaying => [Dispatch::Local, Dispatch::Remote]
+            .into_iter()
+            .find(|&mode| ctx.patched(&first_marker(mode)))
+            .unwrap_or(legacy),
+        None => {
+            ctx.patched(&first_marker(preferred));
+            preferred
+        }
+        Some(current) => {
+            let other = current.other();
+            let changes = (replaying || preferred == other)
+                && ctx.patched(&change_marker(other, decisions.count));
+            if changes { other } else { current }
+        }
+    };
+    ctx.with_saga(|s| {
+        s.dispatch = Decisions {
+            current: Some(mode),
+            count: decisions.count + 1,
+        }
+    });
+    mode
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn markers_name_the_mode_and_the_activity() {
+        assert_eq!(first_marker(Dispatch::Local), "saga-dispatch-local");
+        assert_eq!(first_marker(Dispatch::Remote), "saga-dispatch-remote");
+        assert_eq!(change_marker(Dispatch::Remote, 3), "saga-dispatch-remote@3");
+    }
+}
