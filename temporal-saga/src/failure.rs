@@ -227,10 +227,7 @@ mod tests {
             classify(&error, NOT_HERE),
             RoundFailure::OutOfTime("db down".into())
         );
-        let would_outlast = activity(
-            application("", "still down", false),
-            RetryState::Timeout,
-        );
+        let would_outlast = activity(application("", "still down", false), RetryState::Timeout);
         assert_eq!(
             classify(&would_outlast, NOT_HERE),
             RoundFailure::OutOfTime("still down".into())
@@ -249,6 +246,9 @@ mod tests {
     #[test]
     fn an_undecodable_result_is_business() {
         let error = RoundError::conversion("expected a string");
-        assert!(matches!(classify(&error, NOT_HERE), RoundFailure::Business(_)));
+        assert!(matches!(
+            classify(&error, NOT_HERE),
+            RoundFailure::Business(_)
+        ));
     }
 }

@@ -12,7 +12,8 @@ use crate::{
 };
 use std::marker::PhantomData;
 use temporalio_common::{
-    ActivityDefinition, data_converters::TemporalDeserializable, search_attributes::SearchAttributeKey,
+    ActivityDefinition, data_converters::TemporalDeserializable,
+    search_attributes::SearchAttributeKey,
 };
 
 /// One step of a saga: an activity that takes the saga's value and returns it, and the

@@ -12,8 +12,8 @@
 //! | [`Patience::step_window`], [`Patience::deadline`] | a forward step's schedule-to-close timeout; the deadline check | the timeout is an option of the scheduled step, and the check's verdict is recorded ([`temporal_saga::patience`]) |
 
 use saga_protos::scenario::{LOCAL_DISPATCH_UNAVAILABLE, activity::*};
-pub use temporal_saga::{Dispatch, Patience};
 use temporal_saga::{Compensation, Retries, SagaOptions, SearchAttributeNames};
+pub use temporal_saga::{Dispatch, Patience};
 
 /// Where and how the saga's activities run, and how long forward steps may wait.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -72,7 +72,9 @@ impl SagaConfig {
             compensation: Compensation::SEQUENTIAL,
             task_queues: activities
                 .into_iter()
-                .filter_map(|activity| Some((activity.to_owned(), self.routing.queue_of(activity)?)))
+                .filter_map(|activity| {
+                    Some((activity.to_owned(), self.routing.queue_of(activity)?))
+                })
                 .collect(),
             search_attributes: SearchAttributeNames {
                 outcome: Some(crate::visibility::SAGA_OUTCOME.name()),
@@ -82,4 +84,3 @@ impl SagaConfig {
         }
     }
 }
-

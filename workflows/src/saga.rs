@@ -14,10 +14,10 @@ use saga_protos::{
 };
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
+pub use temporal_saga::Waiting;
 use temporal_saga::{Saga, SagaError, SagaRuntime, SagaWorkflow, Step};
 use temporalio_common::data_converters::RawValue;
 use temporalio_macros::{workflow, workflow_methods};
-pub use temporal_saga::Waiting;
 use temporalio_sdk::{
     ApplicationFailure, WorkflowContext, WorkflowContextView, WorkflowResult, WorkflowTermination,
 };
@@ -171,12 +171,12 @@ async fn run_saga(
             "compensation {} failed after {failure}: {}",
             failed[0].compensation, failed[0].error
         ))),
-        Err(SagaError::NotificationFailed { activity, error }) => {
-            Err(ApplicationFailure::builder(format!("{activity} failed: {error}"))
-                .non_retryable(true)
-                .build()
-                .into())
-        }
+        Err(SagaError::NotificationFailed { activity, error }) => Err(ApplicationFailure::builder(
+            format!("{activity} failed: {error}"),
+        )
+        .non_retryable(true)
+        .build()
+        .into()),
     }
 }
 
