@@ -127,14 +127,14 @@ async fn run() -> anyhow::Result<bool> {
     let rows = scenarios?;
 
     println!(
-        "{:<8} {:<20} {:<70} {:<18} {}",
+        "{:<6} {:<20} {:<78} {:<19} {}",
         "trip", "outcome", "path", "left booked", "design"
     );
     let mut all_right = true;
     for row in &rows {
         all_right &= row.as_designed;
         println!(
-            "{:<8} {:<20} {:<70} {:<18} {}",
+            "{:<6} {:<20} {:<78} {:<19} {}",
             row.trip_id,
             row.outcome,
             row.path,
@@ -150,6 +150,10 @@ async fn run() -> anyhow::Result<bool> {
             }
         );
     }
+    println!();
+    for row in &rows {
+        println!("trip {}: {}", row.trip_id, row.result);
+    }
     println!(
         "{} of {} scenarios took their design path",
         rows.iter().filter(|r| r.as_designed).count(),
@@ -163,6 +167,8 @@ struct Row {
     outcome: String,
     path: String,
     left_booked: Vec<String>,
+    /// How the workflow ended, as its result or failure says.
+    result: String,
     as_designed: bool,
 }
 
@@ -211,9 +217,10 @@ async fn run_scenarios(
             && result.is_ok() == (scenario.outcome == "completed")
             && left_booked == scenario.left_booked
             // A failed cancellation is named in the saga's result.
-            && scenario.left_booked.is_empty() | result.as_ref().is_err_and(|e| {
-                scenario.outcome != "compensation-failed" || format!("{e:?}").contains("CancelHotel")
-            });
+            && (scenario.outcome != "compensation-failed"
+                || result
+                    .as_ref()
+                    .is_err_and(|e| format!("{e:?}").contains("CancelHotel")));
         let path = if undone.is_empty() {
             steps.join(" → ")
         } else {
@@ -224,10 +231,25 @@ async fn run_scenarios(
             outcome: report.outcome,
             path,
             left_booked,
+            result: match &result {
+                Ok(_) => "completed".to_owned(),
+                Err(error) => failure_message(error),
+            },
             as_designed,
         });
     }
     Ok(rows)
+}
+
+/// The message of the failure a workflow ended with (the innermost cause names it best).
+fn failure_message(error: &impl std::error::Error) -> String {
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        message = cause.to_string();
+        source = cause.source();
+    }
+    message
 }
 
 /// `Bookings` behind the `Arc` the worker shares with the table's checks.

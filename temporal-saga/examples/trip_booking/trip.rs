@@ -92,11 +92,15 @@ impl TripSaga {
         let result = saga.run(ctx, trip).await;
         saga.close(ctx);
         result.map_err(|error| match &error {
-            SagaError::CompensationFailed { failed, .. } => {
+            SagaError::CompensationFailed {
+                failure: cause,
+                failed,
+                ..
+            } => {
                 let left: Vec<String> = failed.iter().map(ToString::to_string).collect();
                 failure(
                     "TripCompensationFailed",
-                    format!("{error}; left booked: {}", left.join("; ")),
+                    format!("after {cause}, left booked: {}", left.join("; ")),
                 )
             }
             _ => failure("TripCompensated", error.to_string()),
