@@ -23,6 +23,8 @@ demo: build
 # Doc tests come first, so the run closes on the integration tests' summary, not on an empty one.
 test: setup lint
 	cargo test $(CARGO_FLAGS) --workspace --doc
+	# The saga library's example, which its integration test runs against a dev server.
+	cargo build $(CARGO_FLAGS) -p temporal-saga --example trip_booking
 	cargo test $(CARGO_FLAGS) --workspace --lib --bins --tests
 
 lint: fmt clippy

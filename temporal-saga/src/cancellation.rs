@@ -6,7 +6,7 @@
 //! compensate. The compensations run detached too, so a cancelled saga is always undone.
 //!
 //! The saga acts on a request only after a step whose last round ran as a regular activity
-//! ([`settled`]). A local activity runs before the history records it. When a cancellation
+//! (`settled`). A local activity runs before the history records it. When a cancellation
 //! request arrives while a workflow task runs local steps, the server refuses that task's
 //! completion and the next worker runs the saga again from the history, where the request now
 //! precedes the steps the refused task ran: acting on it there would skip steps that did commit

@@ -23,7 +23,7 @@ use temporalio_common::{
 #[derive(Debug, Clone, PartialEq)]
 pub struct RoundError {
     /// The failure the history recorded; `None` when the result could not be decoded.
-    pub failure: Option<Failure>,
+    pub failure: Option<Box<Failure>>,
     /// The error as the SDK words it.
     pub message: String,
 }
@@ -31,7 +31,7 @@ pub struct RoundError {
 impl From<&ActivityExecutionError> for RoundError {
     fn from(error: &ActivityExecutionError) -> Self {
         Self {
-            failure: error.failure().cloned(),
+            failure: error.failure().cloned().map(Box::new),
             message: error.to_string(),
         }
     }
@@ -79,7 +79,7 @@ pub(crate) enum RoundFailure {
 }
 
 pub(crate) fn classify(error: &RoundError, not_here_error_type: &str) -> RoundFailure {
-    let Some(top) = &error.failure else {
+    let Some(top) = error.failure.as_deref() else {
         return RoundFailure::Business(BusinessError {
             error_type: None,
             message: error.message.clone(),
@@ -148,7 +148,7 @@ pub(crate) mod recorded {
     /// A regular activity's failure: `cause` wrapped with the server's verdict.
     pub(crate) fn activity(cause: Failure, retry_state: RetryState) -> RoundError {
         RoundError {
-            failure: Some(Failure {
+            failure: Some(Box::new(Failure {
                 message: "Activity task failed".into(),
                 failure_info: Some(FailureInfo::ActivityFailureInfo(ActivityFailureInfo {
                     retry_state: retry_state as i32,
@@ -156,7 +156,7 @@ pub(crate) mod recorded {
                 })),
                 cause: Some(Box::new(cause)),
                 ..Default::default()
-            }),
+            })),
             message: "Activity failed".into(),
         }
     }
@@ -195,7 +195,7 @@ mod tests {
     #[test]
     fn a_local_failure_is_read_without_a_wrapper() {
         let error = RoundError {
-            failure: Some(application("", "bad", true)),
+            failure: Some(Box::new(application("", "bad", true))),
             message: String::new(),
         };
         assert_eq!(
@@ -237,7 +237,11 @@ mod tests {
     #[test]
     fn the_not_here_type_reroutes_even_when_non_retryable() {
         let error = RoundError {
-            failure: Some(application(NOT_HERE, "no such activity here", true)),
+            failure: Some(Box::new(application(
+                NOT_HERE,
+                "no such activity here",
+                true,
+            ))),
             message: String::new(),
         };
         assert_eq!(classify(&error, NOT_HERE), RoundFailure::NotHere);

@@ -104,7 +104,7 @@ impl Default for Patience {
 ///
 /// | round | dispatch | attempts | waits between attempts | each attempt |
 /// |-------|----------|----------|------------------------|--------------|
-/// | 1     | the step's ([`crate::dispatch`]) | [`Retries::attempts_per_round`] | [`Retries::first_round`]: 2 s, 4 s, 8 s by default | [`Retries::start_to_close`] |
+/// | 1     | the step's ([`crate::dispatch`]) | [`Retries::attempts_per_round`] | [`Retries::first_round_interval`] times [`Retries::backoff`]: 2 s, 4 s, 8 s by default | [`Retries::start_to_close`] |
 /// | 2, 3, … (only after infrastructure errors) | remote | the same | [`Retries::later_interval`] each, the first at once | the same |
 ///
 /// Later rounds are regular activities even when the first was local: the server keeps their
@@ -191,7 +191,7 @@ impl Compensation {
 /// an unknown attribute fails the workflow task, and the saga would hang).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SearchAttributeNames {
-    /// Set to the saga's outcome when it closes ([`crate::SagaRuntime::close`]).
+    /// Set to the saga's outcome when it closes ([`crate::Saga::close`]).
     pub outcome: Option<&'static str>,
     /// Set to the activity a step waits on while its infrastructure is down; cleared after.
     pub waiting: Option<&'static str>,

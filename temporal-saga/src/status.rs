@@ -27,7 +27,7 @@ pub enum Phase {
     CompensationFailed,
     /// Cancelled by a client; every committed step was compensated.
     Cancelled,
-    /// The input was refused before any step ran ([`crate::SagaRuntime::reject`]).
+    /// The input was refused before any step ran ([`crate::Saga::reject`]).
     Invalid,
     /// Ended for another reason (e.g. the notification failed with its business error, or the
     /// saga closed mid-way).

@@ -175,11 +175,11 @@ impl SagaContext for Fake {
                 RetryState::Timeout,
             ),
             Some(Answer::NotHere) => RoundError {
-                failure: Some(recorded::application(
+                failure: Some(Box::new(recorded::application(
                     crate::LOCAL_DISPATCH_UNAVAILABLE,
                     "not in this worker",
                     true,
-                )),
+                ))),
                 message: String::new(),
             },
         };

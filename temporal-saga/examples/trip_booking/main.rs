@@ -127,8 +127,8 @@ async fn run() -> anyhow::Result<bool> {
     let rows = scenarios?;
 
     println!(
-        "{:<6} {:<20} {:<78} {:<19} {}",
-        "trip", "outcome", "path", "left booked", "design"
+        "{:<6} {:<20} {:<78} {:<19} design",
+        "trip", "outcome", "path", "left booked"
     );
     let mut all_right = true;
     for row in &rows {
