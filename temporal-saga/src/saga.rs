@@ -360,7 +360,7 @@ where
             let runs = undo.iter().map(|&(step, compensation)| {
                 let value = &value;
                 async move {
-                    let result = self.undo(ctx, step, compensation, value).await;
+                    let result = self.undo(ctx, compensation, value).await;
                     (step, compensation, result)
                 }
             });
@@ -371,7 +371,7 @@ where
             }
         } else {
             for &(step, compensation) in &undo {
-                match self.undo(ctx, step, compensation, &value).await {
+                match self.undo(ctx, compensation, &value).await {
                     Ok(next) => {
                         value = next;
                         ctx.with_saga(|s| s.value = Some(value.clone()));
@@ -415,7 +415,6 @@ where
     async fn undo<C: SagaContext<Value = T>>(
         &self,
         ctx: &C,
-        _step: &str,
         compensation: &str,
         value: &T,
     ) -> Result<T, BusinessError> {
