@@ -1,5 +1,5 @@
-# The two commands of the README: `make demo` and `make test`.
-.PHONY: demo test ci setup build lint fmt clippy clean-data
+# The two commands of the README: `make demo` and `make test`; `make check` is the fast tier.
+.PHONY: demo test check ci setup build lint fmt clippy clean-data
 
 export DEMO_PORT ?= 7233
 export DEMO_UI_PORT
@@ -19,13 +19,24 @@ build:
 demo: build
 	scripts/demo.sh
 
-# Every test starts its own dev server and workers on free ports: nothing to start by hand.
-# Doc tests come first, so the run closes on the integration tests' summary, not on an empty one.
+# The fast tier, no server: fmt, clippy, every crate's unit tests (the saga library's policy
+# among them) and the replay of every recorded history.
+# Both lines select the whole workspace, so dependencies build once with one feature set.
+check: lint
+	cargo test $(CARGO_FLAGS) --workspace --lib --bins
+	cargo test $(CARGO_FLAGS) --workspace --test it -- replay::
+
+# The whole suite. Every test starts its own dev server and workers on free ports: nothing to
+# start by hand. Doc tests come first, so the run closes on the integration tests' summary.
+# Each crate's integration tests are one binary (`tests/it/`), run in parallel; the worker's
+# tests that must not share the machine (load, outages, timing) are a binary of their own
+# (`worker/tests/alone/`), run last, one test at a time.
 test: setup lint
 	cargo test $(CARGO_FLAGS) --workspace --doc
 	# The saga library's example, which its integration test runs against a dev server.
 	cargo build $(CARGO_FLAGS) -p temporal-saga --example trip_booking
-	cargo test $(CARGO_FLAGS) --workspace --lib --bins --tests
+	cargo test $(CARGO_FLAGS) --workspace --lib --bins --test it
+	cargo test $(CARGO_FLAGS) -p saga-worker --test alone -- --test-threads=1
 
 lint: fmt clippy
 

@@ -4,4 +4,4 @@
 # workflow's commands, versioned so that sagas in flight still replay (see temporal-saga/src/version.rs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo test -p saga-worker --test record_histories -- --ignored --nocapture
+cargo test -p saga-worker --test it -- --ignored --nocapture record_histories

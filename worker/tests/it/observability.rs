@@ -3,7 +3,7 @@
 //! the Prometheus endpoint, the JSON logs, and the search attributes on a plain dev server: the
 //! worker registers them, or prints the commands to run when the server refuses.
 
-mod support;
+use crate::support;
 
 use saga_protos::scenario::{SCENARIOS, Scenario, activity::*, injected_failure};
 use saga_worker::launch;

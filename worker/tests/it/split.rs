@@ -2,7 +2,7 @@
 //! task queues, every store on PostgreSQL (one database per service, created and dropped by the
 //! test on the machine's PostgreSQL, see `support::PgDatabases`).
 
-mod support;
+use crate::support;
 
 use futures_util::{StreamExt as _, stream};
 use saga_activities::{Service, Stores};
@@ -322,7 +322,7 @@ async fn timed_load(client: &Client, tag: &str, count: usize, concurrency: usize
 
 /// A measurement, not a check: sagas per second with one all-in-one worker on SQLite against
 /// split roles on PostgreSQL (one and two processes per role), on one dev server. Run with
-/// `cargo test -p saga-worker --test split -- --ignored --nocapture`.
+/// `cargo test -p saga-worker --test it -- --ignored --nocapture split::`.
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "a measurement; run by hand"]
 async fn measure_throughput_all_in_one_and_split() {

@@ -3,7 +3,7 @@
 //! exactly as the README tells users to, and judged by the server's own history and by what the
 //! stores hold afterwards.
 
-mod support;
+use crate::support;
 
 use saga_protos::scenario::{SAGA_FAILED, Scenario};
 use saga_worker::{

@@ -5,7 +5,7 @@
 //! wrong CA, or without the client certificate, makes `saga worker` stop at start with a message
 //! that says so (not retry forever).
 
-mod support;
+use crate::support;
 
 use std::{
     path::{Path, PathBuf},

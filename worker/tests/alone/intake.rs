@@ -5,7 +5,7 @@
 //! worker refuses an intake it cannot serve. Orders beyond the worker's places for posted sagas
 //! wait at the door and all run, each started eagerly.
 
-mod support;
+use crate::support;
 
 use saga_protos::scenario::SCENARIOS;
 use saga_worker::history::Closed;

@@ -7,7 +7,7 @@
 //! The randomness (kill moment, order mix) comes from a seed that is printed; set
 //! `SAGA_TEST_SEED` to replay a run.
 
-mod support;
+use crate::support;
 
 use saga_protos::{
     Order,

@@ -14,7 +14,7 @@
 //!
 //! One server serves every phase: each phase uses its own order ids.
 
-mod support;
+use crate::support;
 
 use base64::Engine as _;
 use saga_protos::{Order, scenario::SCENARIOS};

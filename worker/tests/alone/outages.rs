@@ -9,7 +9,7 @@
 //! waiting shows while it lasts. The outages are real: a stopped server refuses connections and
 //! drops the open ones.
 
-mod support;
+use crate::support;
 
 use saga_activities::{Service, testing::PrivatePostgres};
 use saga_protos::{

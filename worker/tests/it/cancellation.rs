@@ -10,7 +10,7 @@
 //! all-in-one worker once a step waits on its infrastructure (its later rounds are regular
 //! activities); its local steps, milliseconds long, run to the end.
 
-mod support;
+use crate::support;
 
 use saga_protos::scenario::activity::*;
 use saga_worker::{

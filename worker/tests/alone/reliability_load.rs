@@ -2,7 +2,7 @@
 //! error, and many concurrent orders for one item with limited stock, served by two worker
 //! processes on the same stores. Real dev server, real worker processes, real SQLite stores.
 
-mod support;
+use crate::support;
 
 use saga_protos::{
     Order,

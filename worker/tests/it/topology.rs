@@ -4,7 +4,7 @@
 //! stores right, and no step the history already recorded as done may run again because the
 //! mode changed.
 
-mod support;
+use crate::support;
 
 use saga_protos::{Order, scenario::SCENARIOS};
 use saga_worker::history::Closed;

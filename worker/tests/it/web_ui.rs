@@ -4,7 +4,7 @@
 //! as local activities (the UI labels their markers by activity type) or as regular ones.
 //! Screenshots are left under `target/web-ui/` to look at.
 
-mod support;
+use crate::support;
 
 use saga_worker::{history::Closed, launch};
 use std::{path::PathBuf, time::Duration};

@@ -7,7 +7,7 @@
 //! The script runs as `make demo` runs it (`scripts/demo.sh`), with this build's `saga` binary
 //! (`SAGA_BIN`), ports and a data directory of its own.
 
-mod support;
+use crate::support;
 
 use std::{
     io::Read as _,

@@ -1,7 +1,7 @@
 //! `saga bench` end to end: a real dev server, a real `saga worker`, the real `saga bench`
 //! binary with every scenario in the mix. Checks what the report counts, never how fast.
 
-mod support;
+use crate::support;
 
 use std::process::Command;
 use support::{DevServer, WorkerProcess};

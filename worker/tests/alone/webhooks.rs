@@ -3,7 +3,7 @@
 //! test that misbehave on purpose). Signatures are checked here with this file's own HMAC, not
 //! with the code under test.
 
-mod support;
+use crate::support;
 
 use axum::{
     Router,

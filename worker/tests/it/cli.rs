@@ -2,7 +2,7 @@
 //! non-zero exit (nothing is started, no server is needed), and `start --wait` follows a real
 //! saga on a real dev server.
 
-mod support;
+use crate::support;
 
 use std::{
     io::Write as _,
@@ -104,7 +104,7 @@ fn a_bad_value_on_standard_input_names_its_field() {
 #[test]
 fn an_order_date_that_is_not_a_date_time_is_named() {
     let dir = tempfile::tempdir().unwrap();
-    let order = include_str!("../../testdata/scenario-7.json")
+    let order = include_str!("../../../testdata/scenario-7.json")
         .replace("2018-10-19T10:50:16+08:00", "yesterday");
     let file = write(&dir, "yesterday.json", &order);
     let out = saga(&["start", file.to_str().unwrap()], None);
@@ -130,7 +130,7 @@ fn empty_input_is_refused() {
 
 #[test]
 fn a_valid_order_without_a_server_says_how_to_get_one() {
-    let order = include_str!("../../testdata/scenario-7.json");
+    let order = include_str!("../../../testdata/scenario-7.json");
     let line = one_line_error(&saga(&["start", "-"], Some(order)));
     assert!(line.contains("no Temporal server answered"), "{line}");
     assert!(line.contains("TEMPORAL_ADDRESS"), "{line}");

@@ -1,0 +1,22 @@
+//! The worker's integration tests that must not share the machine: load, outages, crashes and
+//! timing. One binary; `make test` runs it with `--test-threads=1`, after the others, so no
+//! other test's servers compete with these for the two cores.
+//!
+//! | module | what it shows |
+//! |---|---|
+//! | `outages` | databases down for minutes under load: every saga waits, then ends right |
+//! | `reliability_crash` | workers and the server killed mid-load |
+//! | `reliability_load` | transient faults under load; nothing lost, nothing twice |
+//! | `webhooks` | a thousand sagas to misbehaving receivers: every delivery made, signed |
+//! | `intake` | the order intake's admission under a burst, its gauges sampled every 5 ms |
+//! | `bench_smoke` | `saga bench` at toy size: every saga checked |
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod bench_smoke;
+mod intake;
+mod outages;
+mod reliability_crash;
+mod reliability_load;
+mod webhooks;
