@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Two builds of `saga` side by side: is the worker of build B slower than build A's? Used to
 # judge a build setting (release profile, features) by what it does to the worker, with the
-# method of BENCHMARKS.md: one in-memory dev server, one load generator (`saga bench` of build
+# method of docs/performance-history.md: one in-memory dev server, one load generator (`saga bench` of build
 # B) for both, a fresh worker process and queue per run, the two builds alternating (the first
 # rotating each round), every answer checked; medians over rounds and the per-round ratio B/A.
 #

@@ -4,7 +4,7 @@
 # against the official Python
 # SDK peer (scripts/peer/peer_saga.py), on ONE in-memory dev server, driven by ONE load
 # generator (`saga bench`) with the same orders, alternating, several rounds; prints medians
-# and ratios. See BENCHMARKS.md for the method.
+# and ratios. See docs/performance-history.md for the method.
 #
 # Knobs (environment): ROUNDS (3), N (1500, sagas per throughput run), C (100), LAT_N (100,
 # sagas per latency run at concurrency 1), SWEEP ("1 10 100 500"), SWEEP_N (1000),

@@ -4,7 +4,7 @@
 # those functions sit together at the front of the code instead of spread across all 19 MB of
 # it: the kernel maps a binary's code into a process 64 KB at a time around each page it runs,
 # and a worker whose few thousand functions are scattered ends up with nearly all of it resident
-# (BENCHMARKS.md, "Link order").
+# (docs/performance-history.md, "Link order").
 #
 # How: one dev server; `saga worker` under valgrind's callgrind (which records every function
 # run and its instruction count), first as it starts (orders posted to its intake, then started

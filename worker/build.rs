@@ -8,7 +8,7 @@
 //! Why: the kernel maps a binary's code into a process 64 KB at a time around each page it
 //! runs. A worker runs about 5 MB of the binary's 19 MB of code, spread over all of it, so
 //! nearly the whole 19 MB ended up in its resident memory; with those functions first, an idle
-//! worker maps 9.6 MiB of files instead of 17.4, and 9 MiB less at its peak (BENCHMARKS.md,
+//! worker maps 9.6 MiB of files instead of 17.4, and 9 MiB less at its peak (docs/performance-history.md,
 //! "Link order"). `scripts/link-order.sh` records the list from a running worker. A name the
 //! binary no longer has (after a toolchain or Cargo.lock change) is skipped, so a stale list
 //! costs memory, never a broken build.

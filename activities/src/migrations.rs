@@ -12,7 +12,7 @@
 //!
 //! Why not `sqlx::migrate!`: that procedural macro makes the compiler build a second copy of
 //! sqlx, its PostgreSQL and SQLite drivers and SQLite's C sources for the macro itself, a large
-//! share of a cold build (README, "Build time"). The files are embedded with `include_str!`
+//! share of a cold build (CONTRIBUTING.md, "Build time"). The files are embedded with `include_str!`
 //! instead and handed to the same `Migrator` through its public `MigrationSource` trait, named,
 //! described and checksummed exactly as the macro would, so databases migrated by earlier
 //! builds are recognised as up to date.

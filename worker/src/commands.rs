@@ -18,7 +18,7 @@ pub fn init_logging(json: bool, is_worker: bool) {
     // The worker tells what it does; the one-shot commands stay quiet unless asked. The SDK
     // core's info-level spans (one per workflow activation, completion and history event, each
     // formatting its fields, a whole completion's commands among them) carry no line of their
-    // own and cost 5 % of the worker's CPU per saga (BENCHMARKS.md, "The SDK core's spans"):
+    // own and cost 5 % of the worker's CPU per saga (docs/performance-history.md, "The SDK core's spans"):
     // off unless `SAGA_LOG` asks for them (`SAGA_LOG=info`).
     let default = if is_worker {
         "info,temporalio_sdk_core=warn"

@@ -32,7 +32,7 @@ fn grpc_compression_from_env() -> anyhow::Result<GrpcCompression> {
 /// `SAGA_GRPC_COMPRESSION`: `none` (the default here) or `gzip` (the SDK's default).
 ///
 /// A saga's messages are a few hundred bytes; gzip saves nothing on them but costs a fresh
-/// compressor per message on both ends, which BENCHMARKS.md measured as a large share of the
+/// compressor per message on both ends, which docs/performance-history.md measured as a large share of the
 /// worker's CPU. Turn it on where bytes cost more than CPU (a metered WAN link).
 fn grpc_compression(value: Option<&str>) -> anyhow::Result<GrpcCompression> {
     match value.map(str::trim) {

@@ -13,7 +13,7 @@
 //!
 //! Why it exists: an order started through the server waits 25 to 35 ms in the dev server's task
 //! queue before a poll picks it up, most of a local saga's 50 ms; posted here, a saga takes
-//! about 27 ms (BENCHMARKS.md, "Where one saga's time goes"). Eager start needs the starter and the worker in one process; this is the
+//! about 27 ms (docs/performance-history.md, "Where one saga's time goes"). Eager start needs the starter and the worker in one process; this is the
 //! door into that process. The saga is otherwise the one `saga start` begins: the same workflow
 //! id (`order-<order_id>`), search attributes, summary and history. When the worker has no free
 //! workflow slot, the server queues the task as usual.

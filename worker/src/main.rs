@@ -41,8 +41,8 @@ enum Command {
     /// to run when the server refuses; SIGINT or SIGTERM lets in-flight work finish, then exits.
     ///
     /// With the notifications role it also delivers notifications to webhooks when
-    /// SAGA_WEBHOOK_URLS and SAGA_WEBHOOK_SECRET (or SAGA_WEBHOOK_CONFIG) are set; the README's
-    /// "Webhooks" section lists every SAGA_WEBHOOK_* setting.
+    /// SAGA_WEBHOOK_URLS and SAGA_WEBHOOK_SECRET (or SAGA_WEBHOOK_CONFIG) are set; the
+    /// configuration table of docs/operations.md lists every SAGA_WEBHOOK_* setting.
     Worker {
         /// Task queue of the workflow.
         #[arg(long, env = "SAGA_TASK_QUEUE", default_value = saga_worker::config::DEFAULT_TASK_QUEUE)]
@@ -196,7 +196,7 @@ fn main() -> ExitCode {
 
 /// glibc gives each thread that allocates an arena of its own (up to eight per core) and keeps
 /// what is freed in it. The worker's threads (tokio's, one per SQLite connection) left about
-/// 3.5 MiB of peak RSS in those arenas at 100 concurrent sagas, for no CPU gained (BENCHMARKS.md,
+/// 3.5 MiB of peak RSS in those arenas at 100 concurrent sagas, for no CPU gained (docs/performance-history.md,
 /// "Memory"); two arenas are enough for two cores. `MALLOC_ARENA_MAX` still decides when set.
 fn limit_malloc_arenas() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]

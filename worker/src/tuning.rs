@@ -1,7 +1,7 @@
 //! Worker concurrency settings: the async runtime's threads, the intake's places, task slots,
 //! pollers, the workflow cache and eager activities.
 //!
-//! Defaults are the SDK's, except where `BENCHMARKS.md` shows a measured gain; every setting
+//! Defaults are the SDK's, except where `docs/performance-history.md` shows a measured gain; every setting
 //! can be changed with a `saga worker` flag or its environment variable.
 
 use temporalio_sdk::{
@@ -61,12 +61,12 @@ impl Default for Tuning {
             // A worker's async work is waiting, not computing: at the dev server's full speed
             // the whole process keeps a fifth to a quarter of a core busy, and on one thread it
             // spends 8 to 14 % less CPU per saga than on tokio's work-stealing threads, which
-            // wake each other and the main thread for every message (BENCHMARKS.md, "One
+            // wake each other and the main thread for every message (docs/performance-history.md, "One
             // runtime thread").
             runtime_threads: 1,
             // At 100 orders in flight, 30 places kept the throughput and latency of 100 (the
             // dev server paces the sagas, not the worker) with 6 MiB less memory: more places
-            // only hold more sagas waiting on the server, about 150 KB each (BENCHMARKS.md,
+            // only hold more sagas waiting on the server, about 150 KB each (docs/performance-history.md,
             // "Room for 30 posted sagas").
             intake_sagas: 30,
             workflow_slots: 100,

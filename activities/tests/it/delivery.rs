@@ -1,7 +1,7 @@
 //! The webhook relay against a real local HTTP receiver and real databases (SQLite files and, when
 //! it is reachable, PostgreSQL): exclusive claims with two relays on one database, a crashed
 //! relay's lease, retries to dead, and resending. The saga end to end is in
-//! `worker/tests/webhooks.rs`.
+//! `worker/tests/alone/webhooks.rs`.
 
 use axum::{
     Router,

@@ -9,11 +9,11 @@
 //!
 //! Why: the intake starts each saga in this worker (eager start), so without a bound every
 //! order posted at once is a saga in the worker's memory at once (its workflow state, its
-//! steps, the SDK's bookkeeping: about 150 KB each, BENCHMARKS.md "Memory"). Sagas in the
+//! steps, the SDK's bookkeeping: about 150 KB each, docs/performance-history.md "Memory"). Sagas in the
 //! worker do not finish sooner for being many: the server paces each one's workflow tasks.
 //! Holding the excess as waiting requests costs a few hundred bytes each and keeps the
 //! order fair; bounding the SDK's cache or slots instead makes the excess wait in buffers or
-//! the server's queue, out of order (BENCHMARKS.md, "Tried and not adopted"). Waiting is
+//! the server's queue, out of order (docs/performance-history.md, "Tried and not adopted"). Waiting is
 //! bounded too, so a worker whose sagas are stuck (retrying a database that is down) delays
 //! orders but never refuses them: past the wait they go through the server's queue.
 //!

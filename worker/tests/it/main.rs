@@ -15,7 +15,8 @@
 //! | `split`, `topology` | services on their own workers; the topology switched with sagas in flight |
 //! | `web_ui` | the Web UI in headless Chromium |
 //! | `compose`, `compose_split`, `lockfile` | the compose files' structure; the committed lock file |
-//! | `record_histories` | (ignored) records the histories `workflows/tests/replay.rs` replays |
+//! | `docs` | links in the docs resolve; the configuration reference names every flag and setting; crate layers |
+//! | `record_histories` | (ignored) records the histories `workflows/tests/it/replay.rs` replays |
 
 #[path = "../support/mod.rs"]
 mod support;
@@ -26,6 +27,7 @@ mod cli;
 mod compose;
 mod compose_split;
 mod demo;
+mod docs;
 mod encryption;
 mod lockfile;
 mod mtls;

@@ -1,4 +1,4 @@
-//! Records the histories that `workflows/tests/replay.rs` replays, each from a real server and
+//! Records the histories that `workflows/tests/it/replay.rs` replays, each from a real server and
 //! real workers, with the dispatch choice recorded in them:
 //!
 //! | file | saga |
