@@ -7,9 +7,12 @@ use crate::{
     roles::{DispatchChoice, QueuePlan, Roles, ServiceQueues},
 };
 use anyhow::Context as _;
-use saga_activities::{Faults, Service, Stores, elsewhere::ElsewhereActivities};
+use saga_activities::{
+    Faults, Service, Stores, delivery::RelayHandle, elsewhere::ElsewhereActivities,
+};
 use saga_workflows::{OrderSaga, Patience, SagaConfig};
 use std::{sync::Arc, time::Duration};
+use temporalio_client::Client;
 use temporalio_sdk::{Runtime, Worker, WorkerOptions, runtime::RuntimeOptions};
 
 /// What one worker process runs.
@@ -55,27 +58,76 @@ impl Default for WorkerSettings {
 /// Opens the stores of this process's services, connects (retrying until the server answers)
 /// and polls every queue of its roles until SIGINT or SIGTERM, then drains in-flight work and
 /// returns.
+///
+/// The phases, in order, each refusing what it can before the next touches anything:
+/// [`Plan::of`] checks the settings, [`open_stores`] opens the databases (and the webhook
+/// relay), [`connect`] reaches the server and binds the intake, [`start_workers`] builds the
+/// runtime and a worker per queue, and [`serve`] polls until a signal and shuts down in order.
 pub async fn run(settings: WorkerSettings) -> anyhow::Result<()> {
-    // Refuse an impossible role choice before touching any database or the server.
-    let saga =
-        settings
-            .roles
-            .saga_config(settings.dispatch, &settings.queues, settings.patience)?;
-    let plan = settings
-        .roles
-        .plan(&settings.task_queue, &settings.queues)?;
-    let services = settings.roles.services();
-    if settings.intake.is_some() && !settings.roles.runs_workflow() {
-        anyhow::bail!(
-            "--intake needs the workflow role: the intake starts sagas in the process that runs them"
-        );
+    let plan = Plan::of(&settings)?;
+    let (stores, faults, relay) = open_stores(&plan.services).await?;
+    let (client, intake) = connect(&settings).await?;
+    let (workers, intake) =
+        start_workers(&settings, &plan, &stores, &faults, client.clone(), intake)?;
+    serve(&settings, &plan.queues, workers, intake, client).await?;
+    if let Some(relay) = relay {
+        relay.stop().await;
     }
-    // A malformed encryption key stops the worker here too, before any database is opened.
-    tracing::info!(
-        "payload encryption {}",
-        crate::encryption::describe(crate::encryption::keys_from_env()?.as_ref())
-    );
+    tracing::info!("worker stopped cleanly");
+    Ok(())
+}
 
+/// What this process runs: the saga's settings, a worker per task queue, the services.
+struct Plan {
+    saga: SagaConfig,
+    queues: Vec<QueuePlan>,
+    services: Vec<Service>,
+}
+
+impl Plan {
+    /// Refuses an impossible role choice or a malformed key before any database or the server
+    /// is touched.
+    fn of(settings: &WorkerSettings) -> anyhow::Result<Self> {
+        let saga =
+            settings
+                .roles
+                .saga_config(settings.dispatch, &settings.queues, settings.patience)?;
+        let queues = settings
+            .roles
+            .plan(&settings.task_queue, &settings.queues)?;
+        if settings.intake.is_some() && !settings.roles.runs_workflow() {
+            anyhow::bail!(
+                "--intake needs the workflow role: the intake starts sagas in the process that \
+                 runs them"
+            );
+        }
+        tracing::info!(
+            "payload encryption {}",
+            crate::encryption::describe(crate::encryption::keys_from_env()?.as_ref())
+        );
+        if settings.roles.runs_workflow() {
+            tracing::info!(
+                dispatch = %saga.dispatch,
+                chosen = ?settings.dispatch,
+                legacy_dispatch = %saga.legacy_dispatch,
+                step_window = %humantime::format_duration(saga.patience.step_window),
+                deadline = %humantime::format_duration(saga.patience.deadline),
+                "saga settings"
+            );
+        }
+        Ok(Self {
+            saga,
+            queues,
+            services: settings.roles.services(),
+        })
+    }
+}
+
+/// Opens the stores of `services` (waiting for their databases), the fault injection, and the
+/// webhook relay beside the notifications service ([`crate::webhooks`]).
+async fn open_stores(
+    services: &[Service],
+) -> anyhow::Result<(Stores, Arc<Faults>, Option<RelayHandle>)> {
     let stores_config = config::stores_config()?;
     let faults = Arc::new(Faults::from_env()?);
     if !faults.is_empty() {
@@ -83,10 +135,9 @@ pub async fn run(settings: WorkerSettings) -> anyhow::Result<()> {
     }
     // Webhook settings are checked before any database is touched.
     let delivery = saga_activities::delivery::DeliveryConfig::from_env()?;
-    let stores = Stores::open_when_available(&stores_config, &services).await?;
-    // --- Webhook delivery: the relay beside the notifications service (crate::webhooks). ---
+    let stores = Stores::open_when_available(&stores_config, services).await?;
     let (stores, relay) = crate::webhooks::attach_relay(stores, delivery)?;
-    for &service in &services {
+    for &service in services {
         let db = stores_config.db(service);
         tracing::info!(
             service = service.name(),
@@ -95,7 +146,14 @@ pub async fn run(settings: WorkerSettings) -> anyhow::Result<()> {
             "store ready"
         );
     }
+    Ok((stores, faults, relay))
+}
 
+/// Connects (retrying until the server answers), registers the missing search attributes, and
+/// binds the intake's address, so a taken port stops the start with nothing half running.
+async fn connect(
+    settings: &WorkerSettings,
+) -> anyhow::Result<(Client, Option<crate::intake::Listener>)> {
     let (conn_opts, client_opts) = connect::options()?;
     tracing::info!(
         address = %conn_opts.target,
@@ -106,12 +164,25 @@ pub async fn run(settings: WorkerSettings) -> anyhow::Result<()> {
     );
     let client = connect::connect_with_retry().await?;
     crate::search_attributes::ensure(&client).await?;
-    // Bound before any worker polls, so a taken port stops the start with nothing half running.
     let intake = match settings.intake {
         Some(address) => Some(crate::intake::bind(address).await?),
         None => None,
     };
+    Ok((client, intake))
+}
 
+/// The intake's listener and the admission that bounds the sagas it puts in this process.
+type Intake = (crate::intake::Listener, Admission);
+
+/// Builds the Temporal runtime (with the metrics endpoint) and a worker per queue of `plan`.
+fn start_workers(
+    settings: &WorkerSettings,
+    plan: &Plan,
+    stores: &Stores,
+    faults: &Arc<Faults>,
+    client: Client,
+    intake: Option<crate::intake::Listener>,
+) -> anyhow::Result<(Vec<Worker>, Option<Intake>)> {
     let metrics = settings
         .metrics_port
         .map(observability::start_metrics)
@@ -125,23 +196,12 @@ pub async fn run(settings: WorkerSettings) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!(e))?;
     let runtime =
         Runtime::from_current_tokio(runtime_options).context("starting the Temporal runtime")?;
-    if settings.roles.runs_workflow() {
-        tracing::info!(
-            dispatch = %saga.dispatch,
-            chosen = ?settings.dispatch,
-            legacy_dispatch = %saga.legacy_dispatch,
-            step_window = %humantime::format_duration(saga.patience.step_window),
-            deadline = %humantime::format_duration(saga.patience.deadline),
-            "saga settings"
-        );
-    }
-
     // Only the workflow worker sees a saga begin and leave its cache, so it reports both to
     // the intake's admission, which bounds the sagas the intake puts in this process.
     let intake = intake.map(|listener| (listener, Admission::new(settings.tuning.intake_sagas)));
-    let mut workers = Vec::with_capacity(plan.len());
-    for queue in &plan {
-        let mut options = worker_options(queue, &saga, &stores, &faults, &settings)?;
+    let mut workers = Vec::with_capacity(plan.queues.len());
+    for queue in &plan.queues {
+        let mut options = worker_options(queue, &plan.saga, stores, faults, settings)?;
         if let Some((_, admission)) = intake.as_ref().filter(|_| queue.workflow) {
             options.worker_interceptor(admission.interceptor());
         }
@@ -156,6 +216,18 @@ pub async fn run(settings: WorkerSettings) -> anyhow::Result<()> {
         );
         workers.push(worker);
     }
+    Ok((workers, intake))
+}
+
+/// Serves the intake and polls every worker until SIGINT or SIGTERM; then stops taking orders,
+/// answers the ones being taken, and lets the workers finish what they began.
+async fn serve(
+    settings: &WorkerSettings,
+    queues: &[QueuePlan],
+    mut workers: Vec<Worker>,
+    intake: Option<Intake>,
+    client: Client,
+) -> anyhow::Result<()> {
     let (stop_intake, intake_stopped) = tokio::sync::watch::channel(false);
     // Started with the worker's own client: the SDK offers eager start only to its workers.
     let intake = intake.map(|(listener, admission)| {
@@ -166,7 +238,7 @@ pub async fn run(settings: WorkerSettings) -> anyhow::Result<()> {
         );
         tokio::spawn(crate::intake::serve(
             listener,
-            client.clone(),
+            client,
             settings.task_queue.clone(),
             admission,
             intake_stopped,
@@ -199,7 +271,7 @@ pub async fn run(settings: WorkerSettings) -> anyhow::Result<()> {
     // The SDK's workers are not `Send` (workflows run on a local set), so they share this task
     // and are polled together rather than spawned.
     let results = futures_util::future::join_all(workers.iter_mut().map(|w| w.run())).await;
-    for (queue, result) in plan.iter().zip(results) {
+    for (queue, result) in queues.iter().zip(results) {
         result.with_context(|| format!("the worker on task queue {} stopped", queue.task_queue))?;
     }
     // After a signal the shutdown task has told the workers to stop, so it is done or about to
@@ -208,10 +280,6 @@ pub async fn run(settings: WorkerSettings) -> anyhow::Result<()> {
         Ok(done) => done.context("shutdown")??,
         Err(_) => shutdown.abort(),
     }
-    if let Some(relay) = relay {
-        relay.stop().await;
-    }
-    tracing::info!("worker stopped cleanly");
     Ok(())
 }
 
