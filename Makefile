@@ -28,15 +28,15 @@ check: lint
 
 # The whole suite. Every test starts its own dev server and workers on free ports: nothing to
 # start by hand. Doc tests come first, so the run closes on the integration tests' summary.
-# Each crate's integration tests are one binary (`tests/it/`), run in parallel; the worker's
-# tests that must not share the machine (load, outages, timing) are a binary of their own
-# (`worker/tests/alone/`), run last, one test at a time.
+# Each crate's integration tests are one binary (`tests/it/`), run in parallel; the tests that
+# must not share the machine (load, outages, timing: `worker/tests/alone/`, `bench/tests/alone/`)
+# are binaries of their own, run last, one test at a time.
 test: setup lint
 	cargo test $(CARGO_FLAGS) --workspace --doc
 	# The saga library's example, which its integration test runs against a dev server.
 	cargo build $(CARGO_FLAGS) -p temporal-saga --example trip_booking
 	cargo test $(CARGO_FLAGS) --workspace --lib --bins --test it
-	cargo test $(CARGO_FLAGS) -p saga-worker --test alone -- --test-threads=1
+	cargo test $(CARGO_FLAGS) --workspace --test alone -- --test-threads=1
 
 lint: fmt clippy
 

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Two builds of `saga` side by side: is the worker of build B slower than build A's? Used to
 # judge a build setting (release profile, features) by what it does to the worker, with the
-# method of docs/performance-history.md: one in-memory dev server, one load generator (`saga bench` of build
+# method of docs/performance-history.md: one in-memory dev server, one load generator (`saga-bench` of build
 # B) for both, a fresh worker process and queue per run, the two builds alternating (the first
 # rotating each round), every answer checked; medians over rounds and the per-round ratio B/A.
 #
-# Usage: scripts/bench-ab.sh BIN_A BIN_B
+# Usage: scripts/bench-ab.sh BIN_A BIN_B   (each a `saga` binary with its `saga-bench` beside it)
 # Knobs (environment): ROUNDS (3), N (1000 sagas per run), C (100), MODES ("remote local"),
 # WARMUP (20), OUT (results directory). The workers log at warn, so both builds write the same
 # (nothing) and only the build differs. A mode is a `--dispatch` value, or "intake": the worker as
@@ -46,7 +46,7 @@ run() {
     PIDS+=("$worker")
     [[ $mode != intake ]] || wait_listening "${flags[1]}" "$dir/worker.log"
     log "$name: $N sagas at concurrency $C"
-    if ! "$B" bench --label "$label" --sagas "$N" --concurrency "$C" --task-queue "$queue" \
+    if ! "$(dirname "$B")/saga-bench" --label "$label" --sagas "$N" --concurrency "$C" --task-queue "$queue" \
         --warmup "$WARMUP" --worker-pid "$worker" --server-pid "$SERVER_PID" \
         --data-dir "$dir" "${intake[@]}" --json --quiet >"$dir/report.json" 2>"$dir/bench.log"; then
         log "$name FAILED: $(cat "$dir/bench.log")"

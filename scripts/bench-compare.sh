@@ -3,7 +3,7 @@
 # local activities) and with regular activities (`--dispatch remote`, what split roles run)
 # against the official Python
 # SDK peer (scripts/peer/peer_saga.py), on ONE in-memory dev server, driven by ONE load
-# generator (`saga bench`) with the same orders, alternating, several rounds; prints medians
+# generator (`saga-bench`) with the same orders, alternating, several rounds; prints medians
 # and ratios. See docs/performance-history.md for the method.
 #
 # Knobs (environment): ROUNDS (3), N (1500, sagas per throughput run), C (100), LAT_N (100,
@@ -39,9 +39,11 @@ log() { echo "[bench-compare $(date -u +%H:%M:%S)] $*" >&2; }
 # The shipped build (Cargo.toml's `dist` profile, what the Docker image runs); its first build
 # takes several minutes more than `release`.
 SAGA=${SAGA_BIN:-$ROOT/target/dist/saga}
+# The load generator, beside the worker's binary unless named (SAGA_BENCH_BIN).
+BENCH=${SAGA_BENCH_BIN:-$(dirname "$SAGA")/saga-bench}
 if [[ -z ${SAGA_BIN:-} ]]; then
-  log "building the shipped binary (cargo build --profile dist)"
-  cargo build --profile dist -p saga-worker --quiet
+  log "building the shipped binaries (cargo build --profile dist)"
+  cargo build --profile dist -p saga-worker -p saga-bench --quiet
 fi
 
 if [[ $PEER == 1 ]] && ! "$VENV/bin/python" -c 'import temporalio' 2>/dev/null; then
@@ -105,7 +107,7 @@ run() {
   # The peer keeps no stores: its answers are checked from the history only.
   [[ $impl == peer ]] && checks=(--no-store-check)
   log "$name: $n sagas at concurrency $c"
-  if ! "$SAGA" bench --label "$impl" --sagas "$n" --concurrency "$c" --task-queue "$queue" \
+  if ! "$BENCH" --label "$impl" --sagas "$n" --concurrency "$c" --task-queue "$queue" \
     --warmup "$WARMUP" \
     --worker-pid "$WORKER_PID" --server-pid "$SERVER_PID" "${checks[@]}" "${INTAKE_ARGS[@]}" \
     --json --quiet \

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# What payload encryption costs: `saga bench` against the same dev server with encryption off and
+# What payload encryption costs: `saga-bench` against the same dev server with encryption off and
 # on, alternating within each round (the starting mode rotating), a fresh worker process, data
 # directory and task queue per run. Prints one line per run and the medians per mode.
 #
@@ -15,7 +15,8 @@ lat_n="${LAT_N:-50}"
 saga="${SAGA_BIN:-target/release/saga}"
 out="${OUT:-.bench/encryption-$(date +%Y%m%d-%H%M%S)}"
 mkdir -p "$out"
-[ -x "$saga" ] || cargo build --release --bin saga
+bench="${SAGA_BENCH_BIN:-$(dirname "$saga")/saga-bench}"
+[ -x "$saga" ] && [ -x "$bench" ] || cargo build --release -p saga-worker -p saga-bench
 
 keys="$out/keys.txt"
 (umask 077 && echo "bench-1 $(head -c 32 /dev/urandom | base64)" >"$keys")
@@ -34,7 +35,7 @@ run() {
         >"$data/worker.log" 2>&1 &
     worker_pid=$!
     PIDS+=("$worker_pid")
-    SAGA_DATA_DIR="$data" "$saga" bench --label "encryption-$mode" --sagas "$sagas" \
+    SAGA_DATA_DIR="$data" "$bench" --label "encryption-$mode" --sagas "$sagas" \
         --concurrency "$conc" --task-queue "$queue" --worker-pid "$worker_pid" \
         --server-pid "$SERVER_PID" --json --quiet >"$out/$mode-$round-$kind.json"
     kill -TERM "$worker_pid" && wait "$worker_pid" || true

@@ -2,7 +2,7 @@
 # Where one saga's time goes on the default path: `saga worker` as it starts (all roles, local
 # activities) on an unmodified dev server, one saga at a time, started through the server and
 # posted to the worker's order intake. Prints the medians of each phase, from the client's clock
-# (`saga bench`) and the history's event times (the server's clock).
+# (`saga-bench`) and the history's event times (the server's clock).
 #
 #   worker start-up     spawning `saga worker` until a saga started at that moment is done
 #   start request       StartWorkflowExecution, client round trip (or the post to the intake)
@@ -22,7 +22,8 @@ N=${N:-100}
 SAGA=${SAGA_BIN:-target/dist/saga}
 OUT=${OUT:-.bench/phases-$(date -u +%Y%m%dT%H%M%SZ)}
 mkdir -p "$OUT"
-[[ -x $SAGA ]] || cargo build --profile dist -p saga-worker --quiet
+BENCH=${SAGA_BENCH_BIN:-$(dirname "$SAGA")/saga-bench}
+[[ -x $SAGA && -x $BENCH ]] || cargo build --profile dist -p saga-worker -p saga-bench --quiet
 # shellcheck source=lib/bench-server.sh
 source "$(dirname "$0")/lib/bench-server.sh"
 start_bench_server "$OUT/server.log"
@@ -59,7 +60,7 @@ for path in server intake; do
     if [[ $path == intake ]]; then
         wait_listening "$address" "$dir/worker.log"
     fi
-    SAGA_DATA_DIR=$dir "$SAGA" bench -n "$N" -c 1 --task-queue "$queue" "${bench_args[@]}" \
+    SAGA_DATA_DIR=$dir "$BENCH" -n "$N" -c 1 --task-queue "$queue" "${bench_args[@]}" \
         --json --quiet >"$dir/bench.json"
     temporal workflow list --query "TaskQueue='$queue'" --limit 1000 --output json \
         >"$dir/list.json"

@@ -28,9 +28,10 @@ log() { echo "[link-order $(date -u +%H:%M:%S)] $*" >&2; }
 
 command -v valgrind >/dev/null || { echo "valgrind is needed (Debian: apt-get install valgrind)" >&2; exit 1; }
 SAGA=${SAGA_BIN:-$ROOT/target/dist/saga}
+BENCH=${SAGA_BENCH_BIN:-$(dirname "$SAGA")/saga-bench}
 if [[ -z ${SAGA_BIN:-} ]]; then
-    log "building the shipped binary (cargo build --profile dist)"
-    cargo build --profile dist -p saga-worker --quiet
+    log "building the shipped binaries (cargo build --profile dist)"
+    cargo build --profile dist -p saga-worker -p saga-bench --quiet
 fi
 
 # shellcheck source=lib/bench-server.sh
@@ -38,7 +39,7 @@ source "$(dirname "$0")/lib/bench-server.sh"
 start_bench_server "$OUT/server.log"
 log "dev server on $TEMPORAL_ADDRESS; callgrind output in $OUT"
 
-# record NAME [worker flags…]: one worker under callgrind, driven by `saga bench` and
+# record NAME [worker flags…]: one worker under callgrind, driven by `saga-bench` and
 # `saga scenarios`, stopped with SIGINT so callgrind writes its counts.
 record() {
     local name=$1
@@ -53,9 +54,9 @@ record() {
     # Under valgrind the worker starts in seconds, not milliseconds.
     wait_listening "$address" "$OUT/$name.log" 120
     log "$name: $N sagas posted to the intake, $N started through the server, the scenarios"
-    "$SAGA" bench --sagas "$N" --concurrency 20 --warmup 0 --task-queue "$queue" \
+    "$BENCH" --sagas "$N" --concurrency 20 --warmup 0 --task-queue "$queue" \
         --intake "http://$address" --data-dir "$OUT/$name" --quiet >/dev/null
-    "$SAGA" bench --sagas "$N" --concurrency 20 --warmup 0 --task-queue "$queue" \
+    "$BENCH" --sagas "$N" --concurrency 20 --warmup 0 --task-queue "$queue" \
         --data-dir "$OUT/$name" --quiet >/dev/null
     "$SAGA" scenarios --task-queue "$queue" >"$OUT/$name.scenarios"
     kill -INT "$worker"

@@ -227,20 +227,6 @@ pub async fn history(workflow_id: &str) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub async fn bench(args: &saga_worker::bench::BenchArgs) -> anyhow::Result<ExitCode> {
-    let report = saga_worker::bench::run(args).await?;
-    if args.json {
-        println!("{}", serde_json::to_string(&report)?);
-    } else {
-        print!("{}", report.render());
-    }
-    Ok(if report.failures == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
-}
-
 pub async fn codec_server(
     args: &saga_worker::encryption::CodecServerArgs,
 ) -> anyhow::Result<ExitCode> {

@@ -2,7 +2,6 @@
 //! client-side helpers (starting sagas, reading their history) that the commands and the
 //! integration tests share.
 
-pub mod bench;
 pub mod config;
 pub mod connect;
 pub mod connection_errors;

@@ -32,6 +32,8 @@ struct Cli {
     command: Command,
 }
 
+// Parsed once at start and matched once: the size of the worker's settings costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the worker: the OrderSaga workflow and the services' activities.
@@ -148,9 +150,6 @@ enum Command {
     /// Print a workflow's full event history as JSON, the format the Web UI exports and the
     /// replay tests read (`saga history ID > workflows/tests/histories/NAME.json`).
     History { workflow_id: String },
-    /// Start many sagas against a running server and worker; report throughput, latency, the
-    /// worker's CPU and memory, and check every answer. Exits non-zero on any wrong answer.
-    Bench(saga_worker::bench::BenchArgs),
     /// Serve Temporal's codec server protocol with the encryption keys, so the Web UI and the
     /// CLIs (`temporal … --codec-endpoint`, tctl's `--codec_endpoint`) read encrypted sagas.
     ///
@@ -252,7 +251,6 @@ async fn run(cli: Cli) -> ExitCode {
         Command::Scenarios { task_queue, json } => commands::scenarios(&task_queue, json).await,
         Command::History { workflow_id } => commands::history(&workflow_id).await,
         Command::Status { order_id, json } => commands::status(&order_id, json).await,
-        Command::Bench(args) => commands::bench(&args).await,
         Command::CodecServer(args) => commands::codec_server(&args).await,
         Command::WebhookReceiver(args) => saga_worker::webhook_receiver::run(&args)
             .await

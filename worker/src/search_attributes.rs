@@ -9,7 +9,7 @@
 //! | one with another type                | fails: the saga cannot use it, and only its owner may remove it |
 //! | missing, and the server refuses to add them (no permission, a cloud namespace, no operator API) | fails with the `temporal operator search-attribute create` commands to run |
 //!
-//! `saga worker`, `saga start`, `saga scenarios` and `saga bench` call it; the list itself lives
+//! `saga worker`, `saga start`, `saga scenarios` and `saga-bench` call it; the list itself lives
 //! with the workflow (`saga_workflows::visibility`), so an attribute added there is registered
 //! here without another change.
 

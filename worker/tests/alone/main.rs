@@ -9,12 +9,10 @@
 //! | `reliability_load` | transient faults under load; nothing lost, nothing twice |
 //! | `webhooks` | a thousand sagas to misbehaving receivers: every delivery made, signed |
 //! | `intake` | the order intake's admission under a burst, its gauges sampled every 5 ms |
-//! | `bench_smoke` | `saga bench` at toy size: every saga checked |
 
 #[path = "../support/mod.rs"]
 mod support;
 
-mod bench_smoke;
 mod intake;
 mod outages;
 mod reliability_crash;

@@ -243,11 +243,12 @@ fn every_environment_variable_the_code_reads_is_in_the_configuration_reference()
 }
 
 /// The layers of CONTRIBUTING.md, bottom first.
-const LAYERS: [&[&str]; 4] = [
+const LAYERS: [&[&str]; 5] = [
     &["saga-protos", "saga-codec", "temporal-saga"],
     &["saga-activities"],
     &["saga-workflows"],
     &["saga-worker"],
+    &["saga-bench"],
 ];
 
 #[test]

@@ -19,6 +19,27 @@ use std::{
 };
 use temporalio_client::Client;
 
+/// The `saga` binary: this package's own in the worker's tests; beside the test binary
+/// (`target/<profile>/saga`) in the tests of a package above the worker, which cargo builds
+/// with the workspace (`cargo build -p saga-worker` builds it alone).
+pub fn saga_bin() -> PathBuf {
+    if let Some(own) = option_env!("CARGO_BIN_EXE_saga") {
+        return PathBuf::from(own);
+    }
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let beside = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile>/deps")
+        .join("saga");
+    assert!(
+        beside.exists(),
+        "{} is missing: build it with `cargo build -p saga-worker`",
+        beside.display()
+    );
+    beside
+}
+
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -254,7 +275,7 @@ impl WorkerProcess {
         std::fs::create_dir_all(data_dir).unwrap();
         let log = data_dir.join(format!("worker-{}.log", free_port()));
         let out = std::fs::File::create(&log).unwrap();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_saga"));
+        let mut cmd = Command::new(saga_bin());
         cmd.arg("worker")
             .args(args)
             .env("TEMPORAL_ADDRESS", server.address())
@@ -807,7 +828,7 @@ pub async fn row_counts(data_dir: &Path) -> std::collections::BTreeMap<String, i
 
 /// `saga status ORDER_ID --json` on the stores under `data_dir`.
 pub fn saga_status_json(data_dir: &Path, order_id: &str) -> serde_json::Value {
-    let out = Command::new(env!("CARGO_BIN_EXE_saga"))
+    let out = Command::new(saga_bin())
         .args(["status", order_id, "--json"])
         .env("SAGA_DATA_DIR", data_dir)
         .output()

@@ -2,17 +2,17 @@
 //! design's table, and, when the stores are reachable, the rows each service holds.
 
 use super::load::Sample;
-use crate::{
-    config,
-    history::SagaHistory,
-    launch,
-    status::{self, OrderStatus},
-};
 use anyhow::Context as _;
 use saga_activities::{Service, Stores, StoresConfig};
 use saga_protos::{
     ids::{TransactionType, transaction_id},
     scenario::{Scenario, activity},
+};
+use saga_worker::{
+    config,
+    history::SagaHistory,
+    launch,
+    status::{self, OrderStatus},
 };
 use temporalio_client::Client;
 

@@ -1,4 +1,4 @@
-//! `saga bench`: a load generator that starts many sagas against a running server and worker,
+//! `saga-bench`: a load generator that starts many sagas against a running server and worker,
 //! measures throughput and start-to-result latency, samples the worker's CPU time and peak
 //! memory, and then checks every saga's answer (its path in the history and, when the stores
 //! are reachable, the rows they hold), so a fast wrong answer counts as a failure.
@@ -24,9 +24,9 @@ pub use report::{Latency, Report};
 pub use verify::check_rows;
 pub use workload::{Mix, bench_order};
 
-use crate::{config, connect};
 use anyhow::Context as _;
 use process::{ProcSample, process_figures, process_is_running};
+use saga_worker::{config, connect};
 use std::path::PathBuf;
 
 /// Options of one benchmark run.
@@ -93,7 +93,7 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<Report> {
         );
     }
     let client = connect::connect().await?;
-    crate::search_attributes::ensure(&client).await?;
+    saga_worker::search_attributes::ensure(&client).await?;
     let stores = match (&args.data_dir, args.no_store_check) {
         (Some(dir), false) => Some(verify::open_stores(dir).await?),
         _ => None,

@@ -1,4 +1,4 @@
-//! `saga bench` end to end: a real dev server, a real `saga worker`, the real `saga bench`
+//! `saga-bench` end to end: a real dev server, a real `saga worker`, the real `saga-bench`
 //! binary with every scenario in the mix. Checks what the report counts, never how fast.
 
 use crate::support;
@@ -12,19 +12,11 @@ fn bench(
     data: &std::path::Path,
     extra: &[&str],
 ) -> serde_json::Value {
-    // `saga bench` waits for every saga; if the worker died it would wait for good, so the test
+    // `saga-bench` waits for every saga; if the worker died it would wait for good, so the test
     // puts a generous bound on it.
     let out = Command::new("timeout")
-        .args(["300", env!("CARGO_BIN_EXE_saga")])
-        .args([
-            "bench",
-            "--sagas",
-            "21",
-            "--concurrency",
-            "5",
-            "--warmup",
-            "2",
-        ])
+        .args(["300", env!("CARGO_BIN_EXE_saga-bench")])
+        .args(["--sagas", "21", "--concurrency", "5", "--warmup", "2"])
         .args(["--mix", "all", "--json", "--quiet"])
         .args(["--worker-pid", &worker.pid().to_string()])
         .args(extra)
@@ -34,10 +26,10 @@ fn bench(
         .env("TEMPORAL_NAMESPACE", "default")
         .env_remove("SAGA_TASK_QUEUE")
         .output()
-        .expect("running saga bench");
+        .expect("running saga-bench");
     assert!(
         out.status.success(),
-        "saga bench failed: {}\n{}\nworker log:\n{}",
+        "saga-bench failed: {}\n{}\nworker log:\n{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr),
         worker.log_text()
@@ -95,13 +87,13 @@ async fn bench_checks_every_saga_in_both_dispatch_modes_and_through_the_intake()
 
 fn saga_bench(server: &DevServer, args: &[&str]) -> std::process::Output {
     Command::new("timeout")
-        .args(["120", env!("CARGO_BIN_EXE_saga"), "bench"])
+        .args(["120", env!("CARGO_BIN_EXE_saga-bench")])
         .args(args)
         .env("TEMPORAL_ADDRESS", server.address())
         .env("TEMPORAL_NAMESPACE", "default")
         .env_remove("SAGA_TASK_QUEUE")
         .output()
-        .expect("running saga bench")
+        .expect("running saga-bench")
 }
 
 #[test]
@@ -171,7 +163,8 @@ fn the_comparison_script_runs_everyone_and_prints_the_ratios() {
     let out = Command::new("timeout")
         .args(["600", "bash"])
         .arg(repo.join("scripts/bench-compare.sh"))
-        .env("SAGA_BIN", env!("CARGO_BIN_EXE_saga"))
+        .env("SAGA_BIN", support::saga_bin())
+        .env("SAGA_BENCH_BIN", env!("CARGO_BIN_EXE_saga-bench"))
         .env("OUT", out_dir.path())
         .envs([
             ("ROUNDS", "1"),

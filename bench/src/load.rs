@@ -2,8 +2,8 @@
 //! its result; a run that cannot finish (the worker gone, nothing finishing) gives up.
 
 use super::{BenchArgs, process::process_is_running, workload::bench_order};
-use crate::config;
 use saga_protos::Order;
+use saga_worker::config;
 use std::{
     sync::{
         Arc,
@@ -164,7 +164,7 @@ impl Starter {
     fn workflow_id(&self, order_id: &str) -> String {
         match self {
             Self::Server => format!("bench-{order_id}"),
-            Self::Intake { .. } => crate::launch::workflow_id(order_id),
+            Self::Intake { .. } => saga_worker::launch::workflow_id(order_id),
         }
     }
 
@@ -180,7 +180,9 @@ impl Starter {
                 let input = RawValue::from_value(order, &PayloadConverter::serde_json());
                 // As `saga start` does: no execution timeout, the contract's search attributes.
                 let options = WorkflowStartOptions::new(task_queue, &workflow_id)
-                    .search_attributes(crate::launch::initial_search_attributes(&order.order_id))
+                    .search_attributes(saga_worker::launch::initial_search_attributes(
+                        &order.order_id,
+                    ))
                     .build();
                 client
                     .start_workflow(UntypedWorkflow::new(config::WORKFLOW_TYPE), input, options)
