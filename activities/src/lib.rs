@@ -7,8 +7,9 @@
 //! | [`inventory`]     | `ReserveInventory` / `ReleaseInventory`  | `stock`, `inventory_transactions`, `inventory_lines` |
 //! | [`notifications`] | `Notify`                                 | `notifications` (outbox), `webhook_deliveries` |
 //!
-//! [`delivery`] sends the notifications outbox to webhook subscribers: a relay beside the
-//! notifications service, never on a saga's path.
+//! [`outbox`] holds the webhook deliveries `Notify` queues in its own transaction; the relay
+//! that sends them (the `saga-delivery` crate) runs beside the notifications service, never on
+//! a saga's path.
 //!
 //! Every activity validates its input, runs one local transaction keyed by a deterministic id
 //! (so a repeat changes nothing), and only then applies the design's failure injection by order
@@ -16,7 +17,6 @@
 //! subset of them.
 
 pub mod db;
-pub mod delivery;
 pub mod elsewhere;
 mod error;
 pub mod faults;
@@ -25,6 +25,7 @@ pub mod metrics;
 mod migrations;
 pub mod notifications;
 pub mod orders;
+pub mod outbox;
 pub mod payments;
 #[cfg(feature = "test-support")]
 pub mod testing;

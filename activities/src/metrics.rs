@@ -290,7 +290,7 @@ pub(crate) fn notified(status: &str) {
 }
 
 /// A webhook attempt to `subscriber` took `elapsed`.
-pub(crate) fn webhook_attempt(subscriber: &str, elapsed: Duration) {
+pub fn webhook_attempt(subscriber: &str, elapsed: Duration) {
     with(|m| {
         m.webhook_attempt_latency
             .record(elapsed, &m.labels("subscriber", subscriber))
@@ -298,7 +298,7 @@ pub(crate) fn webhook_attempt(subscriber: &str, elapsed: Duration) {
 }
 
 /// A webhook delivery to `subscriber` was answered with a 2xx.
-pub(crate) fn webhook_delivered(subscriber: &str) {
+pub fn webhook_delivered(subscriber: &str) {
     with(|m| {
         m.webhook_deliveries
             .add(1, &m.labels("subscriber", subscriber))
@@ -306,7 +306,7 @@ pub(crate) fn webhook_delivered(subscriber: &str) {
 }
 
 /// A webhook attempt to `subscriber` failed and will be tried again.
-pub(crate) fn webhook_retry(subscriber: &str) {
+pub fn webhook_retry(subscriber: &str) {
     with(|m| {
         m.webhook_retries
             .add(1, &m.labels("subscriber", subscriber))
@@ -314,7 +314,7 @@ pub(crate) fn webhook_retry(subscriber: &str) {
 }
 
 /// A webhook delivery to `subscriber` failed its last attempt.
-pub(crate) fn webhook_dead(subscriber: &str) {
+pub fn webhook_dead(subscriber: &str) {
     with(|m| m.webhook_dead.add(1, &m.labels("subscriber", subscriber)));
 }
 

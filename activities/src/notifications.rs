@@ -1,13 +1,13 @@
 //! The notifications service: an outbox of saga outcomes, one row per order and outcome, and the
-//! webhook deliveries queued with each row (see [`crate::delivery`]).
+//! webhook deliveries queued with each row (see [`crate::outbox`]; the relay that sends them is the `saga-delivery` crate).
 
 use crate::{
     StepError,
     db::{Db, now},
-    delivery::{
+    outbox::{
         Subscription,
         event::{OrderSummary, event_id},
-        outbox::{self, Delivery, Outbox},
+        table::{self as outbox, Delivery, Outbox},
     },
 };
 use saga_protos::Notification;

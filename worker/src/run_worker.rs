@@ -7,9 +7,8 @@ use crate::{
     roles::{DispatchChoice, QueuePlan, Roles, ServiceQueues},
 };
 use anyhow::Context as _;
-use saga_activities::{
-    Faults, Service, Stores, delivery::RelayHandle, elsewhere::ElsewhereActivities,
-};
+use saga_activities::{Faults, Service, Stores, elsewhere::ElsewhereActivities};
+use saga_delivery::RelayHandle;
 use saga_workflows::{OrderSaga, Patience, SagaConfig};
 use std::{sync::Arc, time::Duration};
 use temporalio_client::Client;
@@ -134,7 +133,7 @@ async fn open_stores(
         tracing::warn!(?faults, "fault injection is ON (SAGA_FAULTS)");
     }
     // Webhook settings are checked before any database is touched.
-    let delivery = saga_activities::delivery::DeliveryConfig::from_env()?;
+    let delivery = saga_delivery::DeliveryConfig::from_env()?;
     let stores = Stores::open_when_available(&stores_config, services).await?;
     let (stores, relay) = crate::webhooks::attach_relay(stores, delivery)?;
     for &service in services {

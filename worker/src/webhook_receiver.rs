@@ -19,7 +19,7 @@ use axum::{
     http::{HeaderMap, StatusCode},
     routing::any,
 };
-use saga_activities::delivery::{
+use saga_delivery::{
     Event,
     config::{SECRET_ENV, Secret},
     signature::{self, ATTEMPT_HEADER, EVENT_ID_HEADER, SIGNATURE_HEADER, VerifyError},

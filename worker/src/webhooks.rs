@@ -7,16 +7,14 @@
 //! | `saga webhooks list` | deliveries by state, newest first, with attempts and last error |
 //! | `saga webhooks resend` | makes dead deliveries pending again, due at once, with a fresh schedule |
 //!
-//! The delivery itself lives in [`saga_activities::delivery`].
+//! The delivery itself lives in [`saga_delivery`], the outbox in [`saga_activities::outbox`].
 
 use crate::config;
 use saga_activities::{
     Service, Stores,
-    delivery::{
-        DeliveryConfig, Relay, RelayHandle,
-        outbox::{self, Delivery, Selector},
-    },
+    outbox::table::{self as outbox, Delivery, Selector},
 };
+use saga_delivery::{DeliveryConfig, Relay, RelayHandle};
 
 /// Starts the relay when `delivery` is configured and `stores` include the notifications
 /// service, and makes that service's `Notify` queue a delivery per subscriber.

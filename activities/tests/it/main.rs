@@ -1,11 +1,9 @@
-//! The stores and the webhook relay on real databases: one binary, one module a topic.
+//! The stores on real databases: one binary, one module a topic.
 //!
 //! | module | what it shows |
 //! |---|---|
 //! | `stores` | each local transaction is idempotent and race-free on SQLite |
 //! | `postgres` | the same on PostgreSQL (the machine's server, a database of the test's own) |
-//! | `delivery` | the webhook relay: two relays on one outbox, retries, signatures |
 
-mod delivery;
 mod postgres;
 mod stores;

@@ -246,7 +246,7 @@ fn every_environment_variable_the_code_reads_is_in_the_configuration_reference()
 const LAYERS: [&[&str]; 5] = [
     &["saga-protos", "saga-codec", "temporal-saga"],
     &["saga-activities"],
-    &["saga-workflows"],
+    &["saga-delivery", "saga-workflows"],
     &["saga-worker"],
     &["saga-bench"],
 ];

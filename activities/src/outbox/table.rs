@@ -15,7 +15,7 @@
 //! are epoch milliseconds (`BIGINT`), which both databases order alike.
 
 use super::{
-    config::Subscription,
+    Subscription,
     event::{Event, OrderSummary, event_id},
 };
 use crate::db::{Db, now};

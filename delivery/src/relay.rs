@@ -12,13 +12,16 @@
 //! timeout) so their results are recorded; whatever it cannot record is sent again once its lease
 //! expires.
 
-use super::{
+use crate::{
     config::{DeliveryConfig, Subscriber},
-    outbox::{Claimed, Outbox, now_ms},
     signature::{ATTEMPT_HEADER, EVENT_ID_HEADER, SIGNATURE_HEADER, sign},
 };
-use crate::{db::Db, metrics};
 use anyhow::Context as _;
+use saga_activities::{
+    db::Db,
+    metrics,
+    outbox::table::{Claimed, Outbox, now_ms},
+};
 use std::{sync::Arc, time::Duration};
 use tokio::{
     sync::{Notify, watch},

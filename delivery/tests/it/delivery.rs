@@ -13,15 +13,17 @@ use axum::{
 use saga_activities::{
     DbConfig, Service,
     db::{Db, open, open_pool},
-    delivery::{
-        DeliveryConfig, Relay, Schedule, Subscriber,
-        config::Secret,
-        event_id,
-        outbox::{DEAD, DELIVERED, Outbox, PENDING, Selector, now_ms},
-        signature::{ATTEMPT_HEADER, EVENT_ID_HEADER, SIGNATURE_HEADER, verify},
-    },
     notifications::NotificationsStore,
+    outbox::{
+        event_id,
+        table::{DEAD, DELIVERED, Outbox, PENDING, Selector, now_ms},
+    },
     testing::ScratchDatabases,
+};
+use saga_delivery::{
+    DeliveryConfig, Relay, Schedule, Subscriber,
+    config::Secret,
+    signature::{ATTEMPT_HEADER, EVENT_ID_HEADER, SIGNATURE_HEADER, verify},
 };
 use saga_protos::Notification;
 use std::{

@@ -16,6 +16,7 @@
 //! Durations are written `500ms`, `30s`, `5m`, `1h`.
 
 use anyhow::{Context as _, bail, ensure};
+use saga_activities::outbox::Subscription;
 use serde::Deserialize;
 use std::{fmt, path::Path, time::Duration};
 
@@ -62,20 +63,6 @@ pub struct Subscriber {
     pub secret: Secret,
     /// The statuses it receives; empty for all.
     pub statuses: Vec<String>,
-}
-
-/// What `Notify` needs to know of a subscriber to queue a delivery for it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Subscription {
-    pub name: String,
-    /// Empty for all statuses.
-    pub statuses: Vec<String>,
-}
-
-impl Subscription {
-    pub fn wants(&self, status: &str) -> bool {
-        self.statuses.is_empty() || self.statuses.iter().any(|s| s == status)
-    }
 }
 
 impl Subscriber {

@@ -1,11 +1,15 @@
 //! Webhook delivery of the notifications outbox: signed, retried, never lost.
 //!
+//! The outbox itself (its table, the event ids, what `Notify` queues in its own transaction)
+//! stays with the notifications store, in `saga_activities::outbox`; this crate is the relay
+//! that reads it and sends.
+//!
 //! | part          | what it does                                                              | where it runs |
 //! |---------------|---------------------------------------------------------------------------|---------------|
 //! | [`config`]    | subscribers (`SAGA_WEBHOOK_URLS` + `SAGA_WEBHOOK_SECRET`, or a TOML file with per-subscriber secrets and status filters) and the retry schedule | read once at worker start |
-//! | [`event`]     | the JSON body: stable event id, order id, status, error, order summary, time | built for every attempt, byte for byte the same |
+//! | `saga_activities::outbox::event` | the JSON body: stable event id, order id, status, error, order summary, time | built for every attempt, byte for byte the same |
 //! | [`signature`] | `Saga-Signature: t=…,v1=hex(HMAC-SHA256(secret, "{t}.{body}"))`, Stripe's scheme; signing and verifying | relay and `saga webhook-receiver` |
-//! | [`outbox`]    | `webhook_deliveries`: one row per notification and subscriber, written in `Notify`'s own transaction; claims with a lease, results, resends | the notifications database (SQLite or PostgreSQL, same SQL) |
+//! | `saga_activities::outbox::table` | `webhook_deliveries`: one row per notification and subscriber, written in `Notify`'s own transaction; claims with a lease, results, resends | the notifications database (SQLite or PostgreSQL, same SQL) |
 //! | [`relay`]     | claims due rows, POSTs them, records 2xx as delivered, anything else as a retry after exponential backoff with jitter, dead after the last attempt | every worker process running the notifications role |
 //!
 //! Why a relay that reads the outbox, not a workflow per delivery: the saga only writes its
@@ -22,11 +26,9 @@
 //! same on every attempt and for every subscriber.
 
 pub mod config;
-pub mod event;
-pub mod outbox;
 pub mod relay;
 pub mod signature;
 
-pub use config::{DeliveryConfig, Schedule, Subscriber, Subscription};
-pub use event::{Event, OrderSummary, event_id};
+pub use config::{DeliveryConfig, Schedule, Subscriber};
 pub use relay::{Relay, RelayHandle};
+pub use saga_activities::outbox::{Event, OrderSummary, Subscription, event_id};
