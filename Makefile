@@ -11,9 +11,11 @@ CARGO_FLAGS ?= --locked
 setup:
 	scripts/setup.sh
 
+# Only the `saga` binary the demo runs (as the Dockerfile builds it); `saga-bench` and the
+# examples are built by the commands that use them.
 build:
 	scripts/setup.sh --no-browser
-	cargo build --release $(CARGO_FLAGS)
+	cargo build --release $(CARGO_FLAGS) --bin saga
 
 # Dev server + Web UI + worker + the seven scenarios; runs until Ctrl-C.
 demo: build
