@@ -185,6 +185,33 @@ where
     }
 }
 
+/// Runs an activity that has no time limit (a compensation, a notification) until it succeeds:
+/// only its business error ends it.
+pub(crate) async fn call_until_done<C, I, O>(
+    ctx: &C,
+    options: &SagaOptions,
+    activity: &str,
+    input: &I,
+    summary: Option<String>,
+) -> Result<O, BusinessError>
+where
+    C: SagaContext,
+    I: TemporalSerializable + 'static,
+    O: TemporalDeserializable + 'static,
+{
+    call(ctx, options, activity, input, summary, None)
+        .await
+        .map_err(|stop| match stop {
+            Stop::Business(error) => error,
+            // Without limits `call` waits out every timeout as one more fault; kept for the
+            // type's sake.
+            Stop::OutOfTime { last_error, .. } => BusinessError {
+                error_type: None,
+                message: last_error,
+            },
+        })
+}
+
 fn serialization_context() -> SerializationContextData {
     SerializationContextData::Workflow(WorkflowSerializationContext::new())
 }

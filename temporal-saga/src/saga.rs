@@ -7,7 +7,7 @@ use crate::{
     failure::BusinessError,
     options::SagaOptions,
     patience::{Limits, past_deadline},
-    rounds::{Stop, call},
+    rounds::{call, call_until_done},
     status::Phase,
 };
 use std::marker::PhantomData;
@@ -227,15 +227,7 @@ where
         C: SagaContext<Value = T>,
         A: ActivityDefinition,
     {
-        call(ctx, &self.options, activity.name(), &input, summary, None)
-            .await
-            .map_err(|stop| match stop {
-                Stop::Business(error) => error,
-                Stop::OutOfTime { last_error, .. } => BusinessError {
-                    error_type: None,
-                    message: last_error,
-                },
-            })
+        call_until_done(ctx, &self.options, activity.name(), &input, summary).await
     }
 
     /// Refuses the saga's input before any step runs: its phase becomes [`Phase::Invalid`],
@@ -419,17 +411,9 @@ where
         value: &T,
     ) -> Result<T, BusinessError> {
         let summary = self.summary_of(value);
-        match call::<_, T, T>(ctx, &self.options, compensation, value, summary, None).await {
-            Ok(next) => {
-                ctx.with_saga(|s| s.status.compensations.push(compensation.to_owned()));
-                Ok(next)
-            }
-            Err(Stop::Business(error)) => Err(error),
-            Err(Stop::OutOfTime { last_error, .. }) => Err(BusinessError {
-                error_type: None,
-                message: last_error,
-            }),
-        }
+        let next: T = call_until_done(ctx, &self.options, compensation, value, summary).await?;
+        ctx.with_saga(|s| s.status.compensations.push(compensation.to_owned()));
+        Ok(next)
     }
 }
 

@@ -308,13 +308,5 @@ async fn register_search_attribute(client: &Client, namespace: &str) -> anyhow::
 
 /// A short id that sets this run's trips, queue and database apart from earlier runs'.
 fn uuid_like() -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_nanos();
-    format!("{:x}", nanos ^ u128::from(std::process::id()) << 64)
-        .chars()
-        .rev()
-        .take(12)
-        .collect()
+    uuid::Uuid::new_v4().simple().to_string()[..12].to_owned()
 }

@@ -5,8 +5,8 @@ use crate::bookings::Bookings;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use temporal_saga::{
-    Compensation, Phase, Saga, SagaError, SagaOptions, SagaRuntime, SagaWorkflow,
-    SearchAttributeNames, Step,
+    Compensation, Saga, SagaError, SagaOptions, SagaRuntime, SagaWorkflow, SearchAttributeNames,
+    Step,
 };
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{ApplicationFailure, WorkflowContext, WorkflowContextView, WorkflowResult};
@@ -112,10 +112,7 @@ impl TripSaga {
     pub fn report(&self, _ctx: &WorkflowContextView) -> Report {
         let status = self.saga.status();
         Report {
-            outcome: match status.phase {
-                Phase::Running | Phase::Compensating => status.phase.as_str().to_owned(),
-                ended => ended.as_str().to_owned(),
-            },
+            outcome: status.phase.as_str().to_owned(),
             compensations: status.compensations.clone(),
             last_error: status.last_error.clone(),
         }

@@ -114,8 +114,10 @@ impl ShipmentSaga {
             Code::V1 => version_1(),
             Code::V2 if version::decide(ctx, PATCH) => version_2(),
             Code::V2 => version_1(),
-            Code::V3 if version::retired(ctx, PATCH) => version_2(),
-            Code::V3 => unreachable!("retired() is always true"),
+            Code::V3 => {
+                version::retired(ctx, PATCH);
+                version_2()
+            }
         };
         let result = saga.run(ctx, log).await;
         saga.close(ctx);
