@@ -69,6 +69,10 @@ pub trait SagaContext {
     fn deprecate_patch(&self, patch_id: &str) -> bool;
     /// Whether the workflow is replaying history.
     fn is_replaying(&self) -> bool;
+    /// The string the starter put under `key` in the start request's memo; `None` when there
+    /// is none, or it is not a string. The memo comes with the start event, so every replay
+    /// reads what the first run read.
+    fn start_memo(&self, key: &str) -> Option<String>;
     /// Workflow time: the workflow task's time, the same on every replay.
     fn workflow_time(&self) -> Option<SystemTime>;
     /// When the workflow execution started.
@@ -118,6 +122,11 @@ impl<W: SagaWorkflow> SagaContext for WorkflowContext<W> {
 
     fn is_replaying(&self) -> bool {
         WorkflowContext::is_replaying(self)
+    }
+
+    fn start_memo(&self, key: &str) -> Option<String> {
+        // The saga never changes its memo, so the current memo is the start event's.
+        self.memo().get::<String>(key).ok().flatten()
     }
 
     fn workflow_time(&self) -> Option<SystemTime> {

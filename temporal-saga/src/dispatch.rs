@@ -4,6 +4,7 @@
 //! | the history holds, before this activity | it runs as | recorded now |
 //! |---|---|---|
 //! | nothing yet (the saga's first activity) | the worker's `dispatch` | marker `saga-dispatch-<mode>` |
+//! | the start request's memo names `<mode>` under [`DISPATCH_MEMO`] (the saga's first activity) | `<mode>`, or the worker's `dispatch` if it prefers the other | nothing, or marker `saga-dispatch-<mode>@0` |
 //! | `saga-dispatch-<mode>` | `<mode>` | — |
 //! | the previous activity's mode, which the worker does not prefer | the worker's `dispatch` | marker `saga-dispatch-<mode>@<n>` |
 //! | `saga-dispatch-<mode>@<n>` at this activity | `<mode>` | — |
@@ -19,8 +20,22 @@
 //! no round trip. A saga records one marker, plus one per change of mode while it is in flight.
 //! (The server also lists them in the `TemporalChangeVersion` search attribute, so
 //! `temporal workflow list --query "TemporalChangeVersion='saga-dispatch-local'"` finds them.)
+//!
+//! That upsert is a visibility write, the dearest thing a saga asks of the server after the
+//! workflow task itself (about 1 ms of a dev server's CPU, docs/performance.md). A starter that
+//! runs the saga's first workflow task itself, such as a worker starting sagas with eager
+//! workflow start, knows the mode that task will use and can name it in the start request's
+//! memo ([`DISPATCH_MEMO`]): the start event then records the choice, and the history needs no
+//! marker for it. A worker that prefers the other mode still switches at the first activity,
+//! with a change marker, as for any later activity.
 
 use crate::{context::SagaContext, options::Dispatch};
+
+/// The start request's memo key under which a starter can name the saga's dispatch (`local` or
+/// `remote`), so that the first activity's choice is recorded by the start event instead of a
+/// patch marker and its `TemporalChangeVersion` upsert. Only a starter that knows which worker
+/// runs the first workflow task (eager workflow start by that worker) should set it.
+pub const DISPATCH_MEMO: &str = "SagaDispatch";
 
 /// The dispatch decisions of one saga so far.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -43,7 +58,13 @@ pub fn change_marker(mode: Dispatch, n: u32) -> String {
 
 /// How the next activity runs; records the choice when it is new.
 pub(crate) fn next<C: SagaContext>(ctx: &C, preferred: Dispatch, legacy: Dispatch) -> Dispatch {
-    let decisions = ctx.read_saga(|s| s.dispatch);
+    let mut decisions = ctx.read_saga(|s| s.dispatch);
+    if decisions.current.is_none()
+        && let Some(named) = ctx.start_memo(DISPATCH_MEMO).and_then(|m| m.parse().ok())
+    {
+        // The starter decided the first activity; this one is taken as a change from it.
+        decisions.current = Some(named);
+    }
     // Replaying, the history decides; otherwise the worker does, and says so in the history.
     let replaying = ctx.is_replaying();
     let mode = match decisions.current {

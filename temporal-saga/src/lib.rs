@@ -131,6 +131,7 @@ pub mod version;
 mod tests;
 
 pub use context::{SagaContext, SagaWorkflow};
+pub use dispatch::DISPATCH_MEMO;
 pub use error::{CompensationFailure, SagaError, StepFailure};
 pub use failure::{BusinessError, RoundError};
 pub use options::{

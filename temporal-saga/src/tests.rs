@@ -2,7 +2,7 @@
 //! that scripts each activity's rounds and records what the saga asked for.
 
 use crate::{
-    Compensation, Dispatch, Phase, SagaContext, SagaError, SagaOptions, SagaRuntime,
+    Compensation, DISPATCH_MEMO, Dispatch, Phase, SagaContext, SagaError, SagaOptions, SagaRuntime,
     SearchAttributeNames, Step, StepFailure,
     failure::{RoundError, recorded},
     rounds::Round,
@@ -78,6 +78,8 @@ struct Fake {
     details: RefCell<Vec<String>>,
     upserts: RefCell<Vec<String>>,
     converter: PayloadConverter,
+    /// The start request's memo, as strings.
+    memo: BTreeMap<String, String>,
 }
 
 impl Fake {
@@ -96,7 +98,13 @@ impl Fake {
             details: RefCell::default(),
             upserts: RefCell::default(),
             converter: PayloadConverter::default(),
+            memo: BTreeMap::new(),
         }
+    }
+
+    fn with_memo(mut self, key: &str, value: &str) -> Self {
+        self.memo.insert(key.to_owned(), value.to_owned());
+        self
     }
 
     fn replaying(markers: &[&str]) -> Self {
@@ -212,6 +220,10 @@ impl SagaContext for Fake {
 
     fn is_replaying(&self) -> bool {
         self.replaying
+    }
+
+    fn start_memo(&self, key: &str) -> Option<String> {
+        self.memo.get(key).cloned()
     }
 
     fn workflow_time(&self) -> Option<SystemTime> {
@@ -638,6 +650,74 @@ async fn a_worker_that_prefers_the_other_mode_records_the_change() {
     saga.run(&ctx, vec![]).await.unwrap();
     assert!(ctx.markers.borrow().contains("saga-dispatch-local"));
     assert!(!ctx.markers.borrow().iter().any(|m| m.contains('@')));
+}
+
+#[tokio::test]
+async fn a_dispatch_named_by_the_starter_records_no_marker() {
+    let ctx = Fake::new().with_memo(DISPATCH_MEMO, "local");
+    let saga = trip(SagaOptions {
+        dispatch: Dispatch::Local,
+        ..Default::default()
+    });
+    saga.run(&ctx, vec![]).await.unwrap();
+    assert!(
+        ctx.markers.borrow().is_empty(),
+        "{:?}",
+        ctx.markers.borrow()
+    );
+    assert!(
+        ctx.calls
+            .borrow()
+            .iter()
+            .all(|c| c.dispatch == Dispatch::Local)
+    );
+}
+
+#[tokio::test]
+async fn a_worker_that_prefers_another_dispatch_than_the_starter_named_records_the_change() {
+    let ctx = Fake::new().with_memo(DISPATCH_MEMO, "local");
+    trip(SagaOptions::default())
+        .run(&ctx, vec![])
+        .await
+        .unwrap();
+    assert_eq!(
+        *ctx.markers.borrow(),
+        BTreeSet::from(["saga-dispatch-remote@0".to_owned()])
+    );
+    assert!(
+        ctx.calls
+            .borrow()
+            .iter()
+            .all(|c| c.dispatch == Dispatch::Remote)
+    );
+}
+
+#[tokio::test]
+async fn a_replay_follows_the_dispatch_the_starter_named_whatever_the_worker_prefers() {
+    for (markers, expected) in [
+        (&[][..], Dispatch::Local),
+        (&["saga-dispatch-remote@0"][..], Dispatch::Remote),
+    ] {
+        let ctx = Fake::replaying(markers).with_memo(DISPATCH_MEMO, "local");
+        trip(SagaOptions::default())
+            .run(&ctx, vec![])
+            .await
+            .unwrap();
+        assert!(ctx.calls.borrow().iter().all(|c| c.dispatch == expected));
+    }
+}
+
+#[tokio::test]
+async fn a_memo_that_names_no_dispatch_is_ignored() {
+    let ctx = Fake::new().with_memo(DISPATCH_MEMO, "somewhere");
+    trip(SagaOptions::default())
+        .run(&ctx, vec![])
+        .await
+        .unwrap();
+    assert_eq!(
+        *ctx.markers.borrow(),
+        BTreeSet::from(["saga-dispatch-remote".to_owned()])
+    );
 }
 
 #[tokio::test]

@@ -36,10 +36,11 @@ use axum::{
     response::{IntoResponse, Response},
     routing::{get, post},
 };
-use saga_workflows::OrderSaga;
+use saga_workflows::{DISPATCH_MEMO, Dispatch, OrderSaga};
 use serde::Serialize;
 use std::net::SocketAddr;
 use temporalio_client::{Client, WorkflowIdReusePolicy, errors::WorkflowStartError};
+use temporalio_common::MemoValues;
 use tokio::{net::TcpListener, sync::watch};
 
 /// What the intake needs to start a saga.
@@ -50,6 +51,9 @@ struct Intake {
     admission: admission::Admission,
     /// Whether `client` encrypts, worked out once: it cannot change while the worker runs.
     encrypted: bool,
+    /// How this worker's sagas dispatch their steps, named in the memo of the sagas it starts
+    /// eagerly (see `take_order`).
+    dispatch: Dispatch,
 }
 
 /// A bound intake, not yet serving: binding first makes a taken port fail the worker's start.
@@ -75,6 +79,7 @@ pub async fn serve(
     listener: Listener,
     client: Client,
     task_queue: String,
+    dispatch: Dispatch,
     admission: admission::Admission,
     mut stop: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
@@ -88,6 +93,7 @@ pub async fn serve(
             client,
             task_queue,
             admission,
+            dispatch,
         });
     let served = axum::serve(listener.listener, app)
         .with_graceful_shutdown(async move {
@@ -162,7 +168,15 @@ async fn take_order(State(intake): State<Intake>, body: Bytes) -> Response {
     let admitted = intake.admission.admit(&workflow_id).await;
     // Without a place the saga must not land in this worker's memory: the server queues it.
     options.enable_eager_workflow_start = admitted.with_a_place;
-    if !admitted.with_a_place {
+    if admitted.with_a_place {
+        // Its first workflow task comes back to this worker in the start reply, so the start
+        // request can record how that task dispatches the steps: the saga then needs no patch
+        // marker for it, nor the visibility write of the upsert the SDK adds to a marker. (A
+        // task that runs elsewhere after all follows the memo, or records its own choice.)
+        let mut memo = MemoValues::new();
+        memo.insert(DISPATCH_MEMO, intake.dispatch.as_str().to_owned());
+        options.memo = Some(memo);
+    } else {
         tracing::info!(
             %workflow_id,
             "order intake: no place free in the worker; started through the server's queue"

@@ -68,7 +68,7 @@ pub async fn run(settings: WorkerSettings) -> anyhow::Result<()> {
     let (client, intake) = connect(&settings).await?;
     let (workers, intake) =
         start_workers(&settings, &plan, &stores, &faults, client.clone(), intake)?;
-    serve(&settings, &plan.queues, workers, intake, client).await?;
+    serve(&settings, &plan, workers, intake, client).await?;
     if let Some(relay) = relay {
         relay.stop().await;
     }
@@ -222,11 +222,13 @@ fn start_workers(
 /// answers the ones being taken, and lets the workers finish what they began.
 async fn serve(
     settings: &WorkerSettings,
-    queues: &[QueuePlan],
+    plan: &Plan,
     mut workers: Vec<Worker>,
     intake: Option<Intake>,
     client: Client,
 ) -> anyhow::Result<()> {
+    let queues = &plan.queues;
+    let dispatch = plan.saga.dispatch;
     let (stop_intake, intake_stopped) = tokio::sync::watch::channel(false);
     // Started with the worker's own client: the SDK offers eager start only to its workers.
     let intake = intake.map(|(listener, admission)| {
@@ -239,6 +241,7 @@ async fn serve(
             listener,
             client,
             settings.task_queue.clone(),
+            dispatch,
             admission,
             intake_stopped,
         ))

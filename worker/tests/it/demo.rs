@@ -49,28 +49,13 @@ fn alive(pid: i32) -> bool {
         .is_some_and(|rest| !rest.starts_with('Z'))
 }
 
-/// Posts an order file to an intake with a bare HTTP/1.1 request; returns the whole answer.
+/// Posts an order file to an intake under a fresh order id; returns the whole answer.
 fn post_order(port: u16, order: &Path) -> String {
-    use std::io::Write as _;
     let mut body: serde_json::Value =
         serde_json::from_slice(&std::fs::read(order).unwrap()).unwrap();
     // A fresh order id: the demo's own scenarios may have used the sample's.
     body["order_id"] = support::fresh_id("").into();
-    let body = body.to_string();
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(60)))
-        .unwrap();
-    write!(
-        stream,
-        "POST /orders HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).unwrap();
-    answer
+    support::post_order_json(port, &body.to_string())
 }
 
 fn port_free(port: u16) -> bool {

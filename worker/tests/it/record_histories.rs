@@ -8,6 +8,7 @@
 //! | `dispatch-local-saga-start-scenario-5` | scenario 5 started as `saga start` starts it (search attributes in the start request) |
 //! | `dispatch-changed-scenario-7` | started on split roles, its worker killed mid-step, finished all-in-one |
 //! | `waited-scenario-7` | its payment database "down" for five attempts: a round of local attempts, then regular ones |
+//! | `dispatch-memo-*` | the dispatch named in the start request's memo ([`record_histories_named_by_the_starter`]) |
 //!
 //! The other files there (`scenario-N`, `local-scenario-N`, `cancelled`) come from the version
 //! before the choice was recorded; they are kept as they are, because a saga started then may
@@ -123,5 +124,71 @@ async fn record_histories() {
 
     for (workflow_id, name) in names {
         save(&server, &workflow_id, &name).await;
+    }
+}
+
+/// The sagas whose start request names their dispatch (`temporal_saga::DISPATCH_MEMO`):
+///
+/// | file | saga |
+/// |---|---|
+/// | `dispatch-memo-local-scenario-7` | posted to an all-in-one worker's intake: started eagerly, the memo says `local`, no dispatch marker |
+/// | `dispatch-memo-local-scenario-3` | the same, compensated |
+/// | `dispatch-memo-switched-scenario-7` | the memo says `local`, the split roles that ran it prefer `remote`: marker `saga-dispatch-remote@0` |
+///
+/// Only these files are written; the ones above stay as recorded.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "rewrites workflows/tests/histories; run scripts/record-histories.sh"]
+async fn record_histories_named_by_the_starter() {
+    let server = DevServer::start();
+    let data = tempfile::tempdir().unwrap();
+    let port = support::free_port();
+    let address = format!("127.0.0.1:{port}");
+    let mut intake = Deployment::new("intake", data.path());
+    intake.start(&server, &["--intake", &address]);
+    let mut split = Deployment::new("split", data.path());
+    split.start_split(&server);
+    wait_for_listening(&address);
+
+    let mut names = Vec::new();
+    for n in [7, 3] {
+        let body = std::fs::read_to_string(repo(&format!("testdata/scenario-{n}.json"))).unwrap();
+        let answer = support::post_order_json(port, &body);
+        assert!(answer.starts_with("HTTP/1.1 202"), "{answer}");
+        let order = saga_protos::parse_order(body.as_bytes()).unwrap();
+        names.push((
+            launch::workflow_id(&order.order_id),
+            format!("dispatch-memo-local-scenario-{n}"),
+        ));
+    }
+
+    // As the intake names it, but started through the server's queue, where only the split
+    // roles poll.
+    let client = server.client().await;
+    let order = saga_protos::parse_order(&std::fs::read(repo("testdata/scenario-7.json")).unwrap())
+        .unwrap();
+    let id = "history-memo-switched";
+    let (input, mut options) = launch::start_request(false, &split.task_queue(), id, &order);
+    let mut memo = temporalio_common::MemoValues::new();
+    memo.insert(saga_workflows::DISPATCH_MEMO, "local".to_owned());
+    options.memo = Some(memo);
+    client
+        .start_workflow(saga_workflows::OrderSaga::run, input, options)
+        .await
+        .unwrap();
+    names.push((id.into(), "dispatch-memo-switched-scenario-7".into()));
+
+    for (workflow_id, name) in names {
+        save(&server, &workflow_id, &name).await;
+    }
+}
+
+fn wait_for_listening(address: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while std::net::TcpStream::connect(address).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no intake on {address}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
     }
 }

@@ -339,6 +339,26 @@ pub fn wait_for_intake(address: &str, worker: &WorkerProcess) {
     }
 }
 
+/// Posts an order (its JSON) to the intake on `port` with a bare HTTP/1.1 request; returns the
+/// whole answer, status line and headers included.
+pub fn post_order_json(port: u16, body: &str) -> String {
+    use std::io::{Read as _, Write as _};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    write!(
+        stream,
+        "POST /orders HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    answer
+}
+
 impl Drop for WorkerProcess {
     fn drop(&mut self) {
         self.kill();

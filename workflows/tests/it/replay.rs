@@ -3,8 +3,8 @@
 //! commands the workflow issues (a step added, removed or reordered, other options, another
 //! dispatch) makes the replay fail here, before it can break sagas in flight.
 //!
-//! Histories that record their dispatch choice (`dispatch-*`, `waited-*`) must replay whatever
-//! the replaying worker prefers: on a local-dispatch worker and on a remote-dispatch one. The
+//! Histories that record their dispatch choice (`dispatch-*`, `waited-*`; `dispatch-memo-*` in
+//! their start request's memo) must replay whatever the replaying worker prefers: on a local-dispatch worker and on a remote-dispatch one. The
 //! older ones (`scenario-*`, `cancelled`, `local-scenario-*`) replay on a worker started with the
 //! `--dispatch` they ran with, as before.
 
@@ -19,6 +19,8 @@ const REQUIRED: &[&str] = &[
     "dispatch-remote-scenario-3",
     "dispatch-local-saga-start-scenario-5",
     "dispatch-changed-scenario-7",
+    "dispatch-memo-local-scenario-7",
+    "dispatch-memo-switched-scenario-7",
     "waited-scenario-7",
     "scenario-1",
     "scenario-2",
