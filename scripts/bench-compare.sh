@@ -1,18 +1,28 @@
 #!/usr/bin/env bash
-# Side-by-side benchmark: this worker as `saga worker` starts it (all roles in one process, so
-# local activities) and with regular activities (`--dispatch remote`, what split roles run)
-# against the official Python
-# SDK peer (scripts/peer/peer_saga.py), on ONE in-memory dev server, driven by ONE load
-# generator (`saga-bench`) with the same orders, alternating, several rounds; prints medians
-# and ratios. See docs/performance-history.md for the method.
+# Side-by-side benchmark of this worker against every configuration of the two peer SDKs in
+# scripts/peer/ (verbatim copies of the reference peers): the same saga, the same server, the
+# same load generator (`saga-bench`, store checks off for the peers, which keep no stores),
+# configurations alternating within each round, a fresh in-memory dev server for each round.
+# Prints medians and, per goal, the ratio against the best peer figure on each measure.
+# The method is written down in docs/performance.md.
 #
-# Knobs (environment): ROUNDS (3), N (1500, sagas per throughput run), C (100), LAT_N (100,
-# sagas per latency run at concurrency 1), SWEEP ("1 10 100 500"), SWEEP_N (1000),
-# MODES ("intake default remote"; "default" is `saga worker` with no flag, orders started
-# through the server as any client starts them; "intake" is the same worker with `--intake`,
-# orders posted to it, so the server hands each saga's first task back in the start reply
-# (eager workflow start); the others pass --dispatch MODE), PEER (1 = include the peer), WARMUP (20, untimed sagas per run),
-# SERVER_ARGS (extra start-dev flags),
+# Configurations (CONFIGS, all by default):
+#   default    `saga worker` as it starts; orders started through the server, as any client does
+#   intake     the same worker with `--intake`; orders posted to it, started eagerly
+#   remote     `saga worker --dispatch remote`: each step a regular activity (split roles)
+#   py         Python SDK, regular activities          (peer_saga.py worker)
+#   py-local   Python SDK, local activities            (peer_saga.py worker --local)
+#   py-eager   Python SDK, local activities, eager start, worker and starter in one process
+#              (peer_saga.py selfload; it drives itself, see scripts/lib/selfload-run.py)
+#   ts         TypeScript SDK, regular activities      (peer.js worker)
+#   ts-local   TypeScript SDK, local activities        (peer.js worker --local)
+#   floor      `saga-floor`, an OrderSaga that runs no step: what the server alone allows
+#              (start, one workflow task, completion), the floor under every figure above
+#
+# Knobs (environment): ROUNDS (3), N (400, sagas per throughput run), C (100), LAT_N (30, sagas
+# per latency run at concurrency 1), WARMUP (20, untimed sagas per run), CONFIGS, SWEEP
+# (concurrencies for a one-run sweep of this worker's configurations after the rounds, e.g.
+# "10 100 500"; empty by default), SWEEP_N (1000), SERVER_ARGS (extra start-dev flags),
 # WORKER_ARGS (extra `saga worker` flags), OUT (results directory), SAGA_BIN (use this binary
 # instead of building the shipped one, `target/dist/saga`).
 set -euo pipefail
@@ -20,19 +30,19 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 ROUNDS=${ROUNDS:-3}
-N=${N:-1500}
+N=${N:-400}
 C=${C:-100}
-LAT_N=${LAT_N:-100}
-SWEEP=${SWEEP-"1 10 100 500"} # empty: no sweep
-SWEEP_N=${SWEEP_N:-1000}
-MODES=${MODES:-"intake default remote"}
-PEER=${PEER:-1}
+LAT_N=${LAT_N:-30}
 WARMUP=${WARMUP:-20}
+CONFIGS=${CONFIGS:-"default intake remote py py-local py-eager ts ts-local floor"}
+SWEEP=${SWEEP-}
+SWEEP_N=${SWEEP_N:-1000}
 SERVER_ARGS=${SERVER_ARGS:-}
 WORKER_ARGS=${WORKER_ARGS:-}
 OUT=${OUT:-$ROOT/.bench/results-$(date -u +%Y%m%dT%H%M%SZ)}
-PEER_SCRIPT=${PEER_SCRIPT:-$ROOT/scripts/peer/peer_saga.py}
-VENV=$ROOT/.bench/peer
+PY_PEER=$ROOT/scripts/peer/peer_saga.py
+PY_VENV=$ROOT/.bench/peer
+TS_DIR=$ROOT/.bench/peer-ts
 mkdir -p "$OUT"
 log() { echo "[bench-compare $(date -u +%H:%M:%S)] $*" >&2; }
 
@@ -41,116 +51,161 @@ log() { echo "[bench-compare $(date -u +%H:%M:%S)] $*" >&2; }
 SAGA=${SAGA_BIN:-$ROOT/target/dist/saga}
 # The load generator, beside the worker's binary unless named (SAGA_BENCH_BIN).
 BENCH=${SAGA_BENCH_BIN:-$(dirname "$SAGA")/saga-bench}
+FLOOR=$(dirname "$BENCH")/saga-floor
 if [[ -z ${SAGA_BIN:-} ]]; then
   log "building the shipped binaries (cargo build --profile dist)"
   cargo build --profile dist -p saga-worker -p saga-bench --quiet
 fi
 
-if [[ $PEER == 1 ]] && ! "$VENV/bin/python" -c 'import temporalio' 2>/dev/null; then
-  log "setting up the Python peer in $VENV"
-  python3 -m venv "$VENV"
-  "$VENV/bin/pip" install --quiet temporalio==1.35.0
+# The peers at the versions their own files pin: temporalio 1.35.0 for Python (peer_saga.py's
+# header), package-lock.json for TypeScript.
+if [[ " $CONFIGS " == *" py"* ]] && ! "$PY_VENV/bin/python" -c 'import temporalio' 2>/dev/null; then
+  log "setting up the Python peer in $PY_VENV"
+  python3 -m venv "$PY_VENV"
+  "$PY_VENV/bin/pip" install --quiet temporalio==1.35.0
+fi
+if [[ " $CONFIGS " == *" ts"* ]] &&
+  ! cmp -s "$ROOT/scripts/peer/typescript/package-lock.json" "$TS_DIR/package-lock.json" 2>/dev/null; then
+  log "setting up the TypeScript peer in $TS_DIR (npm ci)"
+  rm -rf "$TS_DIR" && mkdir -p "$TS_DIR"
+  cp "$ROOT"/scripts/peer/typescript/* "$TS_DIR/"
+  (cd "$TS_DIR" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 fi
 
 # shellcheck source=lib/bench-server.sh
 source "$(dirname "$0")/lib/bench-server.sh"
-log "starting one in-memory dev server"
-# shellcheck disable=SC2086 # SERVER_ARGS is a list of flags
-start_bench_server "$OUT/server.log" $SERVER_ARGS
-log "dev server on $TEMPORAL_ADDRESS"
 
 WORKER_PID=
 INTAKE_ARGS=()
-# start_worker IMPL QUEUE DATA_DIR: a fresh worker process (peak RSS is per process). `saga
-# worker` logs at its default level (info: a line per step) into worker.log, as a process
-# manager would capture it; the peer at its own default.
+# wait_for_line FILE TEXT SECONDS: until the log holds TEXT (the TypeScript worker bundles its
+# workflows before it polls, which would otherwise count as the first sagas' latency).
+wait_for_line() {
+  for _ in $(seq $(($3 * 10))); do
+    grep -q "$2" "$1" 2>/dev/null && return 0
+    sleep 0.1
+  done
+  log "no '$2' in $1 after $3 s"
+}
+# start_worker CONFIG QUEUE DIR: a fresh worker process (peak RSS is per process). `saga worker`
+# logs at its default level (info: a line per step) into worker.log, as a process manager would
+# capture it; the peers at their own defaults.
 start_worker() {
-  local impl=$1 queue=$2 dir=$3
-  mkdir -p "$dir"
+  local config=$1 queue=$2 dir=$3
   INTAKE_ARGS=()
-  case $impl in
-    peer)
-      "$VENV/bin/python" "$PEER_SCRIPT" worker "$TEMPORAL_ADDRESS" "$queue" >"$dir/worker.log" 2>&1 &
+  case $config in
+    py | py-local)
+      local flags=()
+      [[ $config == py-local ]] && flags=(--local)
+      "$PY_VENV/bin/python" "$PY_PEER" worker "$TEMPORAL_ADDRESS" "$queue" "${flags[@]}" \
+        >"$dir/worker.log" 2>&1 &
+      ;;
+    ts | ts-local)
+      local flags=()
+      [[ $config == ts-local ]] && flags=(--local)
+      node "$TS_DIR/peer.js" worker "$TEMPORAL_ADDRESS" "$queue" "${flags[@]}" >"$dir/worker.log" 2>&1 &
       ;;
     intake)
       local address
       address=127.0.0.1:$(free_port)
-      # shellcheck disable=SC2086
+      # shellcheck disable=SC2086 # WORKER_ARGS is a list of flags
       SAGA_DATA_DIR=$dir "$SAGA" worker --task-queue "$queue" --intake "$address" \
         $WORKER_ARGS >"$dir/worker.log" 2>&1 &
       INTAKE_ARGS=(--intake "http://$address")
-      wait_listening "$address" "$dir/worker.log" || true
       ;;
-    *)
-      local dispatch=(--dispatch "$impl")
-      [[ $impl == default ]] && dispatch=()
+    default | remote)
+      local dispatch=()
+      [[ $config == remote ]] && dispatch=(--dispatch remote)
       # shellcheck disable=SC2086
       SAGA_DATA_DIR=$dir "$SAGA" worker --task-queue "$queue" "${dispatch[@]}" \
         $WORKER_ARGS >"$dir/worker.log" 2>&1 &
       ;;
+    floor)
+      "$FLOOR" --task-queue "$queue" >"$dir/worker.log" 2>&1 &
+      ;;
+    *)
+      echo "unknown configuration '$config' in CONFIGS" >&2
+      exit 2
+      ;;
   esac
   WORKER_PID=$!
   PIDS+=("$WORKER_PID")
+  case $config in
+    intake) wait_listening "$address" "$dir/worker.log" || true ;;
+    ts | ts-local) wait_for_line "$dir/worker.log" "peer worker ready" 120 ;;
+  esac
 }
 stop_worker() {
   kill "$WORKER_PID" 2>/dev/null || true
   wait "$WORKER_PID" 2>/dev/null || true
 }
 
-# run IMPL SCENARIO ROUND N C: one measured run with a fresh worker on a fresh queue.
+# run CONFIG SCENARIO ROUND N C: one measured run with a fresh worker on a fresh queue; appends
+# its report, tagged with what it measured, to runs.jsonl.
 run() {
-  local impl=$1 scenario=$2 round=$3 n=$4 c=$5
-  local name=$impl-$scenario-c$c-r$round
+  local config=$1 scenario=$2 round=$3 n=$4 c=$5
+  local name=$config-$scenario-c$c-r$round
   local dir=$OUT/$name queue=bench-$name-$RANDOM
-  start_worker "$impl" "$queue" "$dir"
-  local checks=(--data-dir "$dir")
-  # The peer keeps no stores: its answers are checked from the history only.
-  [[ $impl == peer ]] && checks=(--no-store-check)
+  mkdir -p "$dir"
   log "$name: $n sagas at concurrency $c"
-  if ! "$BENCH" --label "$impl" --sagas "$n" --concurrency "$c" --task-queue "$queue" \
-    --warmup "$WARMUP" \
-    --worker-pid "$WORKER_PID" --server-pid "$SERVER_PID" "${checks[@]}" "${INTAKE_ARGS[@]}" \
-    --json --quiet \
-    >"$dir/report.json" 2>"$dir/bench.log"; then
-    log "$name FAILED: $(cat "$dir/bench.log")"
+  local ok=1
+  if [[ $config == py-eager ]]; then
+    python3 "$ROOT/scripts/lib/selfload-run.py" "$PY_VENV/bin/python" "$PY_PEER" \
+      "$TEMPORAL_ADDRESS" "$queue" "$n" "$c" "$WARMUP" "$SERVER_PID" "$config" \
+      >"$dir/report.json" 2>"$dir/bench.log" || ok=
+  else
+    start_worker "$config" "$queue" "$dir"
+    local checks=(--data-dir "$dir")
+    [[ $config == py* || $config == ts* ]] && checks=(--no-store-check)
+    [[ $config == floor ]] && checks=(--floor)
+    "$BENCH" --label "$config" --sagas "$n" --concurrency "$c" --task-queue "$queue" \
+      --warmup "$WARMUP" --worker-pid "$WORKER_PID" --server-pid "$SERVER_PID" \
+      "${checks[@]}" "${INTAKE_ARGS[@]}" --json --quiet \
+      >"$dir/report.json" 2>"$dir/bench.log" || ok=
+    stop_worker
+  fi
+  if [[ -z $ok ]]; then
+    log "$name FAILED: $(tail -c 2000 "$dir/bench.log")"
     echo "$name" >>"$OUT/failed-runs.txt"
   fi
-  # One line per run, tagged with what it measured, for bench-summary.py.
   python3 - "$dir/report.json" "$scenario" "$round" >>"$OUT/runs.jsonl" <<'PY' || true
 import json, sys
 report = json.load(open(sys.argv[1]))
 report.update(scenario=sys.argv[2], round=int(sys.argv[3]))
 print(json.dumps(report, separators=(",", ":")))
 PY
-  stop_worker
 }
 
-IMPLS=()
-[[ $PEER == 1 ]] && IMPLS+=(peer)
-for m in $MODES; do IMPLS+=("$m"); done
-
+read -r -a CONFIG_LIST <<<"$CONFIGS"
+k=${#CONFIG_LIST[@]}
 for round in $(seq "$ROUNDS"); do
-  # Rotate who goes first so that no one always runs on the warmest (or noisiest) server.
-  k=${#IMPLS[@]}
+  start_bench_server "$OUT/server-r$round.log" $SERVER_ARGS
+  log "round $round of $ROUNDS: a fresh dev server on $TEMPORAL_ADDRESS"
+  echo "round $round: temporal server start-dev $SERVER_FLAGS ($(temporal --version | head -1))" \
+    >>"$OUT/servers.txt"
+  # Rotate who goes first so that no one always runs on the emptiest (or noisiest) server.
   for i in $(seq 0 $((k - 1))); do
-    impl=${IMPLS[$(((i + round - 1) % k))]}
-    run "$impl" throughput "$round" "$N" "$C"
-    run "$impl" latency "$round" "$LAT_N" 1
+    config=${CONFIG_LIST[$(((i + round - 1) % k))]}
+    run "$config" throughput "$round" "$N" "$C"
+    run "$config" latency "$round" "$LAT_N" 1
   done
+  stop_bench_server
 done
 
-for c in $SWEEP; do
-  for impl in "${IMPLS[@]}"; do
-    [[ $impl == peer ]] && continue
-    n=$SWEEP_N
-    [[ $c == 1 ]] && n=$LAT_N
-    run "$impl" sweep 1 "$n" "$c"
+if [[ -n $SWEEP ]]; then
+  start_bench_server "$OUT/server-sweep.log" $SERVER_ARGS
+  echo "sweep: temporal server start-dev $SERVER_FLAGS" >>"$OUT/servers.txt"
+  for c in $SWEEP; do
+    for config in default intake; do
+      run "$config" sweep 1 "$SWEEP_N" "$c"
+    done
   done
-done
+  stop_bench_server
+fi
 
 log "results in $OUT"
 status=0
 python3 "$ROOT/scripts/bench-summary.py" "$OUT/runs.jsonl" | tee "$OUT/summary.txt" || status=1
+cat "$OUT/servers.txt" >>"$OUT/summary.txt"
 if [[ -s $OUT/failed-runs.txt ]]; then
   echo "runs that did not finish (see their bench.log and worker.log): $(paste -sd' ' "$OUT/failed-runs.txt")" |
     tee -a "$OUT/summary.txt"

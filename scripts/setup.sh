@@ -79,6 +79,15 @@ if [ -n "$browser" ] && ! command -v chromium >/dev/null 2>&1; then
     apt_install chromium
 fi
 
+# The TypeScript peer of the comparison benchmark (scripts/bench-compare.sh, and its test) runs on
+# the machine's Node.js; its SDK wants 20.3 or later, newer than Debian's own package.
+if [ -n "$browser" ]; then
+    node_version=$(node --version 2>/dev/null || true)
+    if ! printf '%s\n' "v20.3.0" "${node_version:-v0}" | sort -V -C 2>/dev/null; then
+        say "Node.js 20.3 or later is needed for the TypeScript peer (found: ${node_version:-none}); the comparison benchmark's test will fail without it"
+    fi
+fi
+
 # Debian's nginx only as a program for the mTLS test, which runs it on its own config: the
 # package's own service is neither needed nor started here.
 if [ -n "$browser" ] && ! [ -x /usr/sbin/nginx ] && ! command -v nginx >/dev/null 2>&1; then

@@ -67,6 +67,10 @@ pub struct BenchArgs {
     /// Check only the histories, not the stores (for workers that keep no stores here).
     #[arg(long)]
     pub no_store_check: bool,
+    /// The worker under test is `saga-floor`, whose `OrderSaga` runs no step (the server's
+    /// floor): each run is checked only to have completed, and no store is read.
+    #[arg(long)]
+    pub floor: bool,
     /// Give up when no saga has finished for this many seconds (no worker polling the task
     /// queue, say); the run then fails instead of waiting for good.
     #[arg(long, default_value_t = 60, value_name = "SECS")]
@@ -94,7 +98,7 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<Report> {
     }
     let client = connect::connect().await?;
     saga_worker::search_attributes::ensure(&client).await?;
-    let stores = match (&args.data_dir, args.no_store_check) {
+    let stores = match (&args.data_dir, args.no_store_check || args.floor) {
         (Some(dir), false) => Some(verify::open_stores(dir).await?),
         _ => None,
     };
@@ -131,7 +135,7 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<Report> {
     if !args.quiet {
         eprintln!("checking {} sagas…", samples.len());
     }
-    let verdicts = verify::check_all(&client, stores.as_ref(), &samples).await;
+    let verdicts = verify::check_all(&client, stores.as_ref(), &samples, args.floor).await;
     let mut report = Report {
         label: args.label.clone(),
         task_queue: args.task_queue.clone(),

@@ -4,8 +4,9 @@
 #   source scripts/lib/bench-server.sh
 #   start_bench_server LOG_FILE [extra start-dev flags…]
 #
-# Sets and exports TEMPORAL_ADDRESS and TEMPORAL_NAMESPACE, sets SERVER_PID; a script adds the
-# workers it starts to PIDS.
+# Sets and exports TEMPORAL_ADDRESS and TEMPORAL_NAMESPACE, sets SERVER_PID and SERVER_FLAGS (the
+# flags it was started with, for the record); a script adds the workers it starts to PIDS.
+# stop_bench_server stops it, for a script that wants a fresh server per round.
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
@@ -36,10 +37,12 @@ start_bench_server() {
     port=$(free_port)
     export TEMPORAL_ADDRESS=127.0.0.1:$port TEMPORAL_NAMESPACE=default
     # The search attributes are registered up front so no worker's first minute measures it.
-    temporal server start-dev --headless --ip 127.0.0.1 --port "$port" \
-        --http-port "$(free_port)" --metrics-port "$(free_port)" --log-level error \
-        --search-attribute OrderId=Keyword --search-attribute SagaOutcome=Keyword \
-        --search-attribute SagaWaiting=Keyword "$@" >"$log" 2>&1 &
+    SERVER_FLAGS="--headless --log-level error --search-attribute OrderId=Keyword"
+    SERVER_FLAGS+=" --search-attribute SagaOutcome=Keyword --search-attribute SagaWaiting=Keyword"
+    [[ $# -gt 0 ]] && SERVER_FLAGS+=" $*"
+    # shellcheck disable=SC2086 # SERVER_FLAGS is a list of flags
+    temporal server start-dev --ip 127.0.0.1 --port "$port" \
+        --http-port "$(free_port)" --metrics-port "$(free_port)" $SERVER_FLAGS >"$log" 2>&1 &
     SERVER_PID=$!
     PIDS+=("$SERVER_PID")
     for _ in $(seq 150); do
@@ -49,4 +52,9 @@ start_bench_server() {
     done
     echo "the dev server did not answer within 30 s; its log: $log" >&2
     return 1
+}
+
+stop_bench_server() {
+    kill "$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
 }
