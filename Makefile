@@ -28,19 +28,13 @@ check: lint
 	cargo test $(CARGO_FLAGS) --workspace --lib --bins
 	cargo test $(CARGO_FLAGS) --workspace --test it -- replay::
 
-# The whole suite. Every test starts its own dev server and workers on free ports: nothing to
-# start by hand. Doc tests come first, so the run closes on the integration tests' summary.
-# Each crate's integration tests are one binary (`tests/it/`), run in parallel; the tests that
-# must not share the machine (load, outages, timing: `worker/tests/alone/`, `bench/tests/alone/`)
-# are binaries of their own, run last, one test at a time.
-test: setup lint
-	cargo test $(CARGO_FLAGS) --workspace --doc
-	# The saga library's example, which its integration test runs against a dev server. Built
-	# with the whole workspace selected, as the tests are, so the dependencies it shares with
-	# them are built once (`-p temporal-saga` alone unifies other features: a second build).
-	cargo build $(CARGO_FLAGS) --workspace --examples
-	cargo test $(CARGO_FLAGS) --workspace --lib --bins --test it
-	cargo test $(CARGO_FLAGS) --workspace --test alone -- --test-threads=1
+# The whole suite (scripts/test.sh): fmt, every test target built once, clippy, the doc tests,
+# every crate's `tests/it` binary in parallel, then the tests that must not share the machine
+# (`tests/alone`) one at a time. The outage tests, minutes of waiting for a stopped database,
+# run beside the rest from the end of the build on. Every test starts its own dev server and
+# workers on free ports: nothing to start by hand.
+test: setup
+	CARGO_FLAGS="$(CARGO_FLAGS)" scripts/test.sh
 
 lint: fmt clippy
 

@@ -1,6 +1,7 @@
 //! The worker's integration tests that must not share the machine: load, outages, crashes and
-//! timing. One binary; `make test` runs it with `--test-threads=1`, after the others, so no
-//! other test's servers compete with these for the two cores.
+//! timing. One binary; `make test` (`scripts/test.sh`) runs it with `--test-threads=1`, after
+//! the others, so no other test's servers compete with these for the two cores. The outage
+//! tests, mostly minutes of waiting on a stopped database, run beside the rest instead.
 //!
 //! | module | what it shows |
 //! |---|---|

@@ -20,6 +20,7 @@ use saga_worker::{
     history::{Closed, SagaHistory},
     launch::{self, Started},
 };
+use saga_workflows::OrderSaga;
 use std::time::{Duration, Instant};
 use support::{
     DevServer,
@@ -28,7 +29,7 @@ use support::{
     observe::{scrape, state, total},
     order_with_lines, wait_all,
 };
-use temporalio_client::Client;
+use temporalio_client::{Client, WorkflowQueryOptions};
 
 /// All five roles in one process: regular activities on each service's queue, as split
 /// workers run them, with one process to kill.
@@ -71,6 +72,30 @@ async fn eventually<T>(
         }
         assert!(Instant::now() < deadline, "never saw {what}");
         tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// Waits until every saga has paid: held in ReserveInventory (the tests slow it down) or past
+/// it. Started on a busy machine, sagas take longer to get there than on a quiet one, so a
+/// fixed pause before an outage would find them in a different place.
+async fn until_paid(client: &Client, started: impl IntoIterator<Item = &Started>) {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    for s in started {
+        loop {
+            // A saga whose first workflow task has not run yet answers no query.
+            let paid = client
+                .get_workflow_handle::<OrderSaga>(&s.workflow_id)
+                .query(OrderSaga::state, (), WorkflowQueryOptions::default())
+                .await
+                .is_ok_and(|st| {
+                    st.phase != "running" || st.current.as_deref() == Some(RESERVE_INVENTORY)
+                });
+            if paid {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{} never paid", s.workflow_id);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 }
 
@@ -279,7 +304,14 @@ async fn the_payments_database_down_for_five_minutes() {
     let mut split_started = split.start_sagas(&client, &split_orders).await;
     let undone = orders_of("3", 5);
     let undone_started = hurried.start_sagas(&client, &undone).await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // The outage must find these paid: the hurried ones so that their deadline can cut off no
+    // forward step, the local `3` orders so that a refund waits on the database.
+    let local_threes = local_started
+        .iter()
+        .zip(&local_orders)
+        .filter(|(_, order)| order.order_id.starts_with('3'))
+        .map(|(started, _)| started);
+    until_paid(&client, undone_started.iter().chain(local_threes)).await;
 
     pg.stop();
     let outage = Instant::now();
