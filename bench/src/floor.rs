@@ -61,13 +61,7 @@ impl NoStepSaga {
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("SAGA_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    saga_bench::init_tracing();
     let client = saga_worker::connect::connect_with_retry().await?;
     let runtime = Runtime::from_current_tokio(
         RuntimeOptions::builder()

@@ -86,6 +86,18 @@ pub struct BenchArgs {
     pub quiet: bool,
 }
 
+/// Logs of `saga-bench` and `saga-floor`: to standard error (standard output carries the
+/// report), filtered by `SAGA_LOG`, warnings only by default.
+pub fn init_tracing() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("SAGA_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+}
+
 /// Runs the benchmark: warm-up, the timed window, then the checks.
 pub async fn run(args: &BenchArgs) -> anyhow::Result<Report> {
     anyhow::ensure!(args.sagas > 0, "--sagas must be at least 1");

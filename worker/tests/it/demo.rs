@@ -101,13 +101,32 @@ fn pids_in(banner: &str) -> Option<(i32, i32)> {
     Some((pid_in(banner, "server")?, pid_in(banner, "worker")?))
 }
 
-#[test]
-fn ctrl_c_with_the_output_piped_into_tee_stops_worker_and_server() {
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let data = tempfile::tempdir().unwrap();
+/// The demo as it runs, up: its process group, where it writes, the ports it was given.
+struct Running {
+    demo: Demo,
+    out_file: std::path::PathBuf,
+    err_file: std::path::PathBuf,
+    port: u16,
+    ui_port: u16,
+    intake_port: u16,
+    server_pid: i32,
+    worker_pid: i32,
+}
+
+fn read(path: &Path) -> String {
+    let mut text = String::new();
+    if let Ok(mut f) = std::fs::File::open(path) {
+        let _ = f.read_to_string(&mut text);
+    }
+    text
+}
+
+/// Starts `scripts/demo.sh | tee` as a terminal would and waits for its banner; `Err` with its
+/// output when it ended before it was up.
+fn start_demo(repo: &Path, data: &Path) -> Result<Running, String> {
     let (port, ui_port, intake_port) = (free_port(), free_port(), free_port());
-    let out_file = data.path().join("demo.out");
-    let err_file = data.path().join("demo.err");
+    let out_file = data.join("demo.out");
+    let err_file = data.join("demo.err");
     let mut command = Command::new("bash");
     // As a terminal's shell starts a foreground job: SIGINT and SIGPIPE at their defaults, even
     // when this test itself runs with them ignored (a background job, Rust's SIGPIPE handling).
@@ -122,12 +141,12 @@ fn ctrl_c_with_the_output_piped_into_tee_stops_worker_and_server() {
     let shell = command
         .arg("-c")
         .arg(r#"scripts/demo.sh | tee "$DEMO_OUT" >/dev/null"#)
-        .current_dir(&repo)
+        .current_dir(repo)
         .env("DEMO_OUT", &out_file)
         .env("DEMO_PORT", port.to_string())
         .env("DEMO_UI_PORT", ui_port.to_string())
         .env("DEMO_INTAKE_PORT", intake_port.to_string())
-        .env("SAGA_DATA_DIR", data.path())
+        .env("SAGA_DATA_DIR", data)
         .env("SAGA_BIN", env!("CARGO_BIN_EXE_saga"))
         .env_remove("TEMPORAL_ADDRESS")
         .env_remove("SAGA_FAULTS")
@@ -142,28 +161,30 @@ fn ctrl_c_with_the_output_piped_into_tee_stops_worker_and_server() {
         shell,
         pids: Vec::new(),
     };
-    let read = |path: &Path| {
-        let mut text = String::new();
-        if let Ok(mut f) = std::fs::File::open(path) {
-            let _ = f.read_to_string(&mut text);
-        }
-        text
-    };
 
     // Up and the scenarios done: the banner names the processes.
     let deadline = Instant::now() + Duration::from_secs(240);
-    let (server_pid, worker_pid) = loop {
+    loop {
         let out = read(&out_file);
         if out.contains("keep running until you press Ctrl-C")
-            && let Some(pids) = pids_in(&out)
+            && let Some((server_pid, worker_pid)) = pids_in(&out)
         {
-            break pids;
+            return Ok(Running {
+                demo,
+                out_file,
+                err_file,
+                port,
+                ui_port,
+                intake_port,
+                server_pid,
+                worker_pid,
+            });
         }
         if let Ok(Some(status)) = demo.shell.try_wait() {
-            panic!(
+            return Err(format!(
                 "the demo ended ({status}) before it was up:\n{out}\n{}",
                 read(&err_file)
-            );
+            ));
         }
         assert!(
             Instant::now() < deadline,
@@ -171,7 +192,37 @@ fn ctrl_c_with_the_output_piped_into_tee_stops_worker_and_server() {
             read(&err_file)
         );
         std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn ctrl_c_with_the_output_piped_into_tee_stops_worker_and_server() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let data = tempfile::tempdir().unwrap();
+    // A port free when picked can be taken before the demo's server binds it, by a server that
+    // another test starts meanwhile; the demo then stops, saying so, and starts again here with
+    // other ports. Anything else that ends it early fails the test.
+    let mut attempt = 1;
+    let running = loop {
+        match start_demo(&repo, data.path()) {
+            Ok(running) => break running,
+            Err(early) if early.contains("address already in use") && attempt < 3 => {
+                eprintln!("a port was taken before the demo bound it; starting again:\n{early}");
+                attempt += 1;
+            }
+            Err(early) => panic!("{early}"),
+        }
     };
+    let Running {
+        mut demo,
+        out_file,
+        err_file,
+        port,
+        ui_port,
+        intake_port,
+        server_pid,
+        worker_pid,
+    } = running;
     let out = read(&out_file);
     demo.pids = vec![server_pid, worker_pid];
     demo.pids.extend(
