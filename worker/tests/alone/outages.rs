@@ -272,8 +272,10 @@ async fn the_payments_database_down_for_five_minutes() {
     let server = DevServer::start();
     let dir = tempfile::tempdir().unwrap();
     // Held in ReserveInventory, so that the outage finds sagas paid and about to compensate
-    // their payment (the `3` scenarios fail there).
-    let slow = "delay=ReserveInventory:3000";
+    // their payment (the `3` scenarios fail there). Ten seconds: the outage starts once all the
+    // sagas it needs have paid (`until_paid`), and the first of them must still be held then,
+    // however busy the machine.
+    let slow = "delay=ReserveInventory:10000";
     let payments = [Service::Payments];
     let mut local = databases(
         &pg,
