@@ -18,6 +18,12 @@
 #   ts-local   TypeScript SDK, local activities        (peer.js worker --local)
 #   floor      `saga-floor`, an OrderSaga that runs no step: what the server alone allows
 #              (start, one workflow task, completion), the floor under every figure above
+#   floor-intake  the same with orders posted to its intake (`saga-floor --intake`), started
+#              eagerly: the floor under the intake's figures
+#   shape      `saga-floor` with the saga's events and empty steps (four local activities that
+#              do nothing, the dispatch's patch marker, the outcome's upsert): what the SDK and
+#              the server spend on this saga's shape, whatever its steps do
+#   shape-intake  the same posted to its intake (no patch marker: the memo names the dispatch)
 #
 # Knobs (environment): ROUNDS (3), N (400, sagas per throughput run), C (100), LAT_N (30, sagas
 # per latency run at concurrency 1), WARMUP (20, untimed sagas per run), CONFIGS, SWEEP
@@ -34,7 +40,7 @@ N=${N:-400}
 C=${C:-100}
 LAT_N=${LAT_N:-30}
 WARMUP=${WARMUP:-20}
-CONFIGS=${CONFIGS:-"default intake remote py py-local py-eager ts ts-local floor"}
+CONFIGS=${CONFIGS:-"default intake remote py py-local py-eager ts ts-local floor floor-intake shape shape-intake"}
 SWEEP=${SWEEP-}
 SWEEP_N=${SWEEP_N:-1000}
 SERVER_ARGS=${SERVER_ARGS:-}
@@ -55,6 +61,13 @@ FLOOR=$(dirname "$BENCH")/saga-floor
 if [[ -z ${SAGA_BIN:-} ]]; then
   log "building the shipped binaries (cargo build --profile dist)"
   cargo build --profile dist -p saga-worker -p saga-bench --quiet
+fi
+# A stale link order leaves the worker's code spread over its binary: about 6 MiB more resident
+# (docs/performance-history.md, "Link order"). Said here, since every figure below would show it.
+if ! match=$(python3 "$ROOT/scripts/lib/link-order-match.py" "$SAGA" "$ROOT/worker/link-order.txt"); then
+  log "WARNING: $match; record it again (scripts/link-order.sh) before trusting the memory figures"
+else
+  log "link order: $match"
 fi
 
 # The peers at the versions their own files pin: temporalio 1.35.0 for Python (peer_saga.py's
@@ -119,8 +132,17 @@ start_worker() {
       SAGA_DATA_DIR=$dir "$SAGA" worker --task-queue "$queue" "${dispatch[@]}" \
         $WORKER_ARGS >"$dir/worker.log" 2>&1 &
       ;;
-    floor)
-      "$FLOOR" --task-queue "$queue" >"$dir/worker.log" 2>&1 &
+    floor | shape)
+      local steps=()
+      [[ $config == shape ]] && steps=(--local-steps 4 --patches 1 --upserts 1)
+      "$FLOOR" --task-queue "$queue" "${steps[@]}" >"$dir/worker.log" 2>&1 &
+      ;;
+    floor-intake | shape-intake)
+      local address steps=()
+      [[ $config == shape-intake ]] && steps=(--local-steps 4 --upserts 1)
+      address=127.0.0.1:$(free_port)
+      "$FLOOR" --task-queue "$queue" --intake "$address" "${steps[@]}" >"$dir/worker.log" 2>&1 &
+      INTAKE_ARGS=(--intake "http://$address")
       ;;
     *)
       echo "unknown configuration '$config' in CONFIGS" >&2
@@ -130,7 +152,7 @@ start_worker() {
   WORKER_PID=$!
   PIDS+=("$WORKER_PID")
   case $config in
-    intake) wait_listening "$address" "$dir/worker.log" || true ;;
+    intake | floor-intake | shape-intake) wait_listening "$address" "$dir/worker.log" || true ;;
     ts | ts-local) wait_for_line "$dir/worker.log" "peer worker ready" 120 ;;
   esac
 }
@@ -156,7 +178,7 @@ run() {
     start_worker "$config" "$queue" "$dir"
     local checks=(--data-dir "$dir")
     [[ $config == py* || $config == ts* ]] && checks=(--no-store-check)
-    [[ $config == floor ]] && checks=(--floor)
+    [[ $config == floor* || $config == shape* ]] && checks=(--floor)
     "$BENCH" --label "$config" --sagas "$n" --concurrency "$c" --task-queue "$queue" \
       --warmup "$WARMUP" --worker-pid "$WORKER_PID" --server-pid "$SERVER_PID" \
       "${checks[@]}" "${INTAKE_ARGS[@]}" --json --quiet \
