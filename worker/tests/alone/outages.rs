@@ -20,16 +20,15 @@ use saga_worker::{
     history::{Closed, SagaHistory},
     launch::{self, Started},
 };
-use saga_workflows::OrderSaga;
 use std::time::{Duration, Instant};
 use support::{
     DevServer,
     deploy::Deployment,
     free_port, fresh_id,
-    observe::{scrape, state, total},
+    observe::{scrape, state_if_answered, total},
     order_with_lines, wait_all,
 };
-use temporalio_client::{Client, WorkflowQueryOptions};
+use temporalio_client::Client;
 
 /// All five roles in one process: regular activities on each service's queue, as split
 /// workers run them, with one process to kill.
@@ -52,8 +51,10 @@ fn orders_of(prefix: &str, n: usize) -> Vec<Order> {
         .collect()
 }
 
-/// Polls until `check` finds what it looks for among the running sagas of `started`, within a
-/// minute; returns what it found.
+/// Polls until `check` finds what it looks for among the running sagas of `started`, within
+/// 90 seconds; returns what it found. Each round asks every saga at once: a saga retrying a
+/// local step answers a query only between its workflow tasks, seconds apart, and asking them
+/// one after another would spend the time on those.
 async fn eventually<T>(
     what: &str,
     client: &Client,
@@ -62,13 +63,17 @@ async fn eventually<T>(
 ) -> T {
     let deadline = Instant::now() + Duration::from_secs(90);
     loop {
-        for s in started {
-            if let Ok(h) = launch::history(client, &s.workflow_id).await
-                && h.closed == Closed::Running
-                && let Some(found) = check(&state(client, &s.workflow_id).await)
-            {
-                return found;
+        let states = futures_util::future::join_all(started.iter().map(|s| async move {
+            match launch::history(client, &s.workflow_id).await {
+                Ok(h) if h.closed == Closed::Running => {
+                    state_if_answered(client, &s.workflow_id).await
+                }
+                _ => None,
             }
+        }))
+        .await;
+        if let Some(found) = states.iter().flatten().find_map(&check) {
+            return found;
         }
         assert!(Instant::now() < deadline, "never saw {what}");
         tokio::time::sleep(Duration::from_secs(1)).await;
@@ -83,11 +88,9 @@ async fn until_paid(client: &Client, started: impl IntoIterator<Item = &Started>
     for s in started {
         loop {
             // A saga whose first workflow task has not run yet answers no query.
-            let paid = client
-                .get_workflow_handle::<OrderSaga>(&s.workflow_id)
-                .query(OrderSaga::state, (), WorkflowQueryOptions::default())
+            let paid = state_if_answered(client, &s.workflow_id)
                 .await
-                .is_ok_and(|st| {
+                .is_some_and(|st| {
                     st.phase != "running" || st.current.as_deref() == Some(RESERVE_INVENTORY)
                 });
             if paid {
