@@ -83,6 +83,21 @@ impl From<sqlx::Error> for StepError {
     }
 }
 
+impl From<rusqlite::Error> for StepError {
+    fn from(e: rusqlite::Error) -> Self {
+        let kind = match &e {
+            rusqlite::Error::SqliteFailure(failure, _) => {
+                sqlite_kind(i64::from(failure.extended_code))
+            }
+            _ => FaultKind::Error,
+        };
+        Self::Infrastructure {
+            kind,
+            error: anyhow::Error::new(e),
+        }
+    }
+}
+
 impl From<anyhow::Error> for StepError {
     fn from(e: anyhow::Error) -> Self {
         Self::infrastructure(e)
@@ -105,23 +120,22 @@ pub(crate) fn classify(e: &sqlx::Error) -> FaultKind {
             {
                 FaultKind::Unavailable
             }
-            // SQLite: SQLITE_BUSY and SQLITE_LOCKED, with or without an extended code.
-            Some(code) if sqlite_primary(code).is_some_and(|c| c == 5 || c == 6) => {
-                FaultKind::Contention
-            }
-            // SQLite: SQLITE_IOERR, SQLITE_CANTOPEN, SQLITE_READONLY, SQLITE_FULL.
-            Some(code) if sqlite_primary(code).is_some_and(|c| matches!(c, 8 | 10 | 13 | 14)) => {
-                FaultKind::Unavailable
-            }
-            _ => FaultKind::Error,
+            Some(code) => code.parse::<i64>().map_or(FaultKind::Error, sqlite_kind),
+            None => FaultKind::Error,
         },
         _ => FaultKind::Error,
     }
 }
 
-/// SQLite reports numeric codes; the primary code is the low byte of an extended one.
-fn sqlite_primary(code: &str) -> Option<i64> {
-    code.parse::<i64>().ok().map(|c| c & 0xff)
+/// Sorts an SQLite result code, extended or not (the primary code is its low byte).
+fn sqlite_kind(code: i64) -> FaultKind {
+    match code & 0xff {
+        // SQLITE_BUSY and SQLITE_LOCKED.
+        5 | 6 => FaultKind::Contention,
+        // SQLITE_IOERR, SQLITE_CANTOPEN, SQLITE_READONLY, SQLITE_FULL.
+        8 | 10 | 13 | 14 => FaultKind::Unavailable,
+        _ => FaultKind::Error,
+    }
 }
 
 impl StepError {
@@ -165,9 +179,20 @@ mod tests {
     #[test]
     fn sqlite_extended_codes_keep_their_primary_meaning() {
         // SQLITE_BUSY_SNAPSHOT = 517, SQLITE_CANTOPEN_ISDIR = 526.
-        assert_eq!(sqlite_primary("517"), Some(5));
-        assert_eq!(sqlite_primary("526"), Some(14));
-        assert_eq!(sqlite_primary("40P01"), None);
+        assert_eq!(sqlite_kind(517), FaultKind::Contention);
+        assert_eq!(sqlite_kind(526), FaultKind::Unavailable);
+        assert_eq!(sqlite_kind(19), FaultKind::Error);
+        let busy = rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
+            None,
+        );
+        assert!(matches!(
+            StepError::from(busy),
+            StepError::Infrastructure {
+                kind: FaultKind::Contention,
+                ..
+            }
+        ));
     }
 
     #[test]

@@ -7,14 +7,14 @@
 
 use crate::{
     StepError,
-    db::{Db, now},
+    db::{Db, Tx, args, now},
 };
 use saga_protos::{
     Inventory, Order,
     ids::{TransactionType, transaction_id},
 };
 use serde::Serialize;
-use sqlx::{Connection as _, Row};
+use sqlx::Row;
 use std::collections::BTreeMap;
 
 /// The error type of a failed reservation.
@@ -66,24 +66,25 @@ impl InventoryStore {
     pub async fn reserve(&self, order: &Order) -> Result<Order, StepError> {
         let id = transaction_id(&order.order_id, TransactionType::Reserve);
         let date = now();
-        let mut conn = self.db.acquire().await?;
-        let mut tx = conn.begin().await?;
-        let claimed = sqlx::query(
-            "INSERT INTO inventory_transactions (transaction_id, order_id, transaction_type, \
-             transaction_date) VALUES ($1, $2, $3, $4) ON CONFLICT (transaction_id) DO NOTHING",
-        )
-        .bind(&id)
-        .bind(&order.order_id)
-        .bind(TransactionType::Reserve.as_str())
-        .bind(&date)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+        let mut tx = self.db.begin().await?;
+        let claimed = tx
+            .execute(
+                "INSERT INTO inventory_transactions (transaction_id, order_id, \
+                 transaction_type, transaction_date) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (transaction_id) DO NOTHING",
+                args![
+                    &id,
+                    &order.order_id,
+                    TransactionType::Reserve.as_str(),
+                    &date
+                ],
+            )
+            .await?;
         if claimed == 0 {
             // Reserved by an earlier attempt: report it, change nothing.
+            let order = with_record(&mut tx, order, &id).await?;
             tx.rollback().await?;
-            drop(conn);
-            return Ok(self.with_record(order, &id).await?);
+            return Ok(order);
         }
         for (item_id, qty) in units_by_item(order) {
             // Takes the units in one statement: an item seen for the first time starts at the
@@ -91,34 +92,30 @@ impl InventoryStore {
             // than the default stock proposes no row, so the conflict branch never runs: the
             // plain conditional update below then decides, for an item stocked above the
             // default (`set_stock`, or another worker's default).
-            let mut taken = sqlx::query(
-                "INSERT INTO stock (item_id, available) SELECT $1, $2 - $3 WHERE $2 >= $3 \
-                 ON CONFLICT (item_id) DO UPDATE SET available = stock.available - $3 \
-                 WHERE stock.available >= $3",
-            )
-            .bind(item_id)
-            .bind(self.default_stock)
-            .bind(qty)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            if taken == 0 && qty > self.default_stock {
-                taken = sqlx::query(
-                    "UPDATE stock SET available = available - $2 \
-                     WHERE item_id = $1 AND available >= $2",
+            let mut taken = tx
+                .execute(
+                    "INSERT INTO stock (item_id, available) SELECT $1, $2 - $3 WHERE $2 >= $3 \
+                     ON CONFLICT (item_id) DO UPDATE SET available = stock.available - $3 \
+                     WHERE stock.available >= $3",
+                    args![item_id, self.default_stock, qty],
                 )
-                .bind(item_id)
-                .bind(qty)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
+                .await?;
+            if taken == 0 && qty > self.default_stock {
+                taken = tx
+                    .execute(
+                        "UPDATE stock SET available = available - $2 \
+                         WHERE item_id = $1 AND available >= $2",
+                        args![item_id, qty],
+                    )
+                    .await?;
             }
             if taken == 0 {
-                let available: Option<i64> =
-                    sqlx::query_scalar("SELECT available FROM stock WHERE item_id = $1")
-                        .bind(item_id)
-                        .fetch_optional(&mut *tx)
-                        .await?;
+                let available: Option<i64> = tx
+                    .row::<i64>(
+                        "SELECT available FROM stock WHERE item_id = $1",
+                        args![item_id],
+                    )
+                    .await?;
                 let available = available.unwrap_or(self.default_stock);
                 tx.rollback().await?;
                 return Err(StepError::business(
@@ -128,13 +125,10 @@ impl InventoryStore {
                     ),
                 ));
             }
-            sqlx::query(
+            tx.execute(
                 "INSERT INTO inventory_lines (transaction_id, item_id, qty) VALUES ($1, $2, $3)",
+                args![&id, item_id, qty],
             )
-            .bind(&id)
-            .bind(item_id)
-            .bind(qty)
-            .execute(&mut *tx)
             .await?;
         }
         tx.commit().await?;
@@ -150,54 +144,49 @@ impl InventoryStore {
         let reserve_id = transaction_id(&order.order_id, TransactionType::Reserve);
         let release_id = transaction_id(&order.order_id, TransactionType::Release);
         let date = now();
-        let mut conn = self.db.acquire().await?;
-        let mut tx = conn.begin().await?;
-        let claimed = sqlx::query(
-            "INSERT INTO inventory_transactions (transaction_id, order_id, transaction_type, \
-             transaction_date) SELECT $1, order_id, $2, $3 FROM inventory_transactions \
-             WHERE transaction_id = $4 ON CONFLICT (transaction_id) DO NOTHING",
-        )
-        .bind(&release_id)
-        .bind(TransactionType::Release.as_str())
-        .bind(&date)
-        .bind(&reserve_id)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+        let mut tx = self.db.begin().await?;
+        let claimed = tx
+            .execute(
+                "INSERT INTO inventory_transactions (transaction_id, order_id, \
+                 transaction_type, transaction_date) SELECT $1, order_id, $2, $3 \
+                 FROM inventory_transactions WHERE transaction_id = $4 \
+                 ON CONFLICT (transaction_id) DO NOTHING",
+                args![
+                    &release_id,
+                    TransactionType::Release.as_str(),
+                    &date,
+                    &reserve_id
+                ],
+            )
+            .await?;
         if claimed == 0 {
+            let order = with_record(&mut tx, order, &release_id).await?;
             tx.rollback().await?;
-            drop(conn);
-            return Ok(self.with_record(order, &release_id).await?);
+            return Ok(order);
         }
-        sqlx::query(
+        tx.execute(
             "INSERT INTO inventory_lines (transaction_id, item_id, qty) \
              SELECT $1, item_id, qty FROM inventory_lines WHERE transaction_id = $2",
+            args![&release_id, &reserve_id],
         )
-        .bind(&release_id)
-        .bind(&reserve_id)
-        .execute(&mut *tx)
         .await?;
-        let lines =
-            sqlx::query("SELECT item_id, qty FROM inventory_lines WHERE transaction_id = $1")
-                .bind(&reserve_id)
-                .fetch_all(&mut *tx)
-                .await?;
+        let lines: Vec<(String, i64)> = tx
+            .rows(
+                "SELECT item_id, qty FROM inventory_lines WHERE transaction_id = $1",
+                args![&reserve_id],
+            )
+            .await?;
         // One row at a time in the same (byte) order as reservations lock them, so a release
         // and a concurrent reservation never wait on each other in a cycle. (A single UPDATE …
         // WHERE item_id IN (…) would lock in scan order, and the database's collation may sort
         // ids differently from the reservation's order.)
-        let mut give_back = BTreeMap::new();
-        for line in &lines {
-            let item_id: String = line.try_get(0)?;
-            let qty: i64 = line.try_get(1)?;
-            give_back.insert(item_id, qty);
-        }
-        for (item_id, qty) in give_back {
-            sqlx::query("UPDATE stock SET available = available + $2 WHERE item_id = $1")
-                .bind(item_id)
-                .bind(qty)
-                .execute(&mut *tx)
-                .await?;
+        let give_back: BTreeMap<String, i64> = lines.into_iter().collect();
+        for (item_id, qty) in &give_back {
+            tx.execute(
+                "UPDATE stock SET available = available + $2 WHERE item_id = $1",
+                args![item_id, *qty],
+            )
+            .await?;
         }
         tx.commit().await?;
         Ok(Order {
@@ -207,34 +196,6 @@ impl InventoryStore {
                 &date,
                 TransactionType::Release,
             )),
-            ..order.clone()
-        })
-    }
-
-    /// The order with `inventory` set from the stored transaction `id`, if there is one.
-    async fn with_record(&self, order: &Order, id: &str) -> Result<Order, sqlx::Error> {
-        let row = sqlx::query(
-            "SELECT transaction_type, transaction_date FROM inventory_transactions \
-             WHERE transaction_id = $1",
-        )
-        .bind(id)
-        .fetch_optional(&mut *self.db.acquire().await?)
-        .await?;
-        let inventory = match row {
-            Some(r) => {
-                let kind: String = r.try_get(0)?;
-                let date: String = r.try_get(1)?;
-                let kind = if kind == TransactionType::Release.as_str() {
-                    TransactionType::Release
-                } else {
-                    TransactionType::Reserve
-                };
-                Some(inventory(order, id, &date, kind))
-            }
-            None => order.inventory.clone(),
-        };
-        Ok(Order {
-            inventory,
             ..order.clone()
         })
     }
@@ -327,6 +288,32 @@ impl InventoryStore {
 }
 
 /// Units per item id, merged and in id order (the lock order).
+/// The order with `inventory` set from the stored transaction `id`, if there is one.
+async fn with_record(tx: &mut Tx<'_>, order: &Order, id: &str) -> Result<Order, StepError> {
+    let row: Option<(String, String)> = tx
+        .row(
+            "SELECT transaction_type, transaction_date FROM inventory_transactions \
+             WHERE transaction_id = $1",
+            args![id],
+        )
+        .await?;
+    let inventory = match row {
+        Some((kind, date)) => {
+            let kind = if kind == TransactionType::Release.as_str() {
+                TransactionType::Release
+            } else {
+                TransactionType::Reserve
+            };
+            Some(inventory(order, id, &date, kind))
+        }
+        None => order.inventory.clone(),
+    };
+    Ok(Order {
+        inventory,
+        ..order.clone()
+    })
+}
+
 fn units_by_item(order: &Order) -> BTreeMap<&str, i64> {
     let mut units = BTreeMap::new();
     for item in &order.items {

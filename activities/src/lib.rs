@@ -11,6 +11,10 @@
 //! that sends them (the `saga-delivery` crate) runs beside the notifications service, never on
 //! a saga's path.
 //!
+//! [`db`] opens each service's database and gives the stores one way to write to either
+//! backend ([`db::Tx`]): sqlx's pool on PostgreSQL, and on SQLite one connection whose
+//! transactions run on the caller's thread ([`db::InlineSqlite`]).
+//!
 //! Every activity validates its input, runs one local transaction keyed by a deterministic id
 //! (so a repeat changes nothing), and only then applies the design's failure injection by order
 //! id prefix. Each service's activities are a separate implementer, so a worker can run any

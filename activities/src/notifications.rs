@@ -3,7 +3,7 @@
 
 use crate::{
     StepError,
-    db::{Db, now},
+    db::{Db, args, now},
     outbox::{
         Subscription,
         event::{OrderSummary, event_id},
@@ -12,7 +12,7 @@ use crate::{
 };
 use saga_protos::Notification;
 use serde::Serialize;
-use sqlx::{Connection as _, Row};
+use sqlx::Row;
 use std::sync::Arc;
 
 #[derive(Debug, Clone)]
@@ -76,23 +76,23 @@ impl NotificationsStore {
             .map(|order| serde_json::to_string(&OrderSummary::of(order)))
             .transpose()
             .map_err(anyhow::Error::from)?;
-        let insert = sqlx::query(
-            "INSERT INTO notifications (order_id, status, error, created_at, summary) \
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (order_id, status) DO NOTHING",
-        )
-        .bind(&notification.order_id)
-        .bind(&notification.status)
-        .bind(notification.error.as_deref())
-        .bind(now())
-        .bind(summary);
+        let insert = "INSERT INTO notifications (order_id, status, error, created_at, summary) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (order_id, status) DO NOTHING";
+        let created = now();
+        let values = args![
+            &notification.order_id,
+            &notification.status,
+            notification.error.as_deref(),
+            &created,
+            summary.as_deref(),
+        ];
         if self.subscriptions.is_empty() {
             // Nothing to queue beside the row: one statement, its own transaction.
-            insert.execute(&mut *self.db.acquire().await?).await?;
+            self.db.execute(insert, values).await?;
             return Ok(());
         }
-        let mut conn = self.db.acquire().await?;
-        let mut tx = conn.begin().await?;
-        insert.execute(&mut *tx).await?;
+        let mut tx = self.db.begin().await?;
+        tx.execute(insert, values).await?;
         let queued = outbox::enqueue(
             &mut tx,
             &notification.order_id,

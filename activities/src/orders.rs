@@ -7,7 +7,7 @@
 
 use crate::{
     StepError,
-    db::{Db, now},
+    db::{Db, args, now},
 };
 use saga_protos::{Order, STATUS_NEW, STATUS_PENDING, validate::canonical_order_date};
 use serde::Serialize;
@@ -44,34 +44,43 @@ impl OrdersStore {
             ..order.clone()
         };
         let document = serde_json::to_string(order).map_err(anyhow::Error::from)?;
-        // One statement, so no explicit transaction: the insert reports the row it made, and
-        // only a repeat (the row already there) reads the saved status back. Each statement
-        // is a round trip to the database (a thread hand-off for SQLite), and this is the
-        // path every saga takes. Read with `fetch_all`, not `fetch_optional`: reading to the
-        // statement's end is what surfaces an error of the commit that ends it.
-        let inserted: Option<String> = sqlx::query_scalar(
-            "INSERT INTO orders (order_id, customer_id, order_date, order_status, total_cents, \
-             document, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7) \
-             ON CONFLICT (order_id) DO NOTHING RETURNING order_status",
-        )
-        .bind(&order.order_id)
-        .bind(&order.customer_id)
-        .bind(&order.order_date)
-        .bind(STATUS_NEW)
-        .bind(order.total_cents())
-        .bind(document)
-        .bind(now)
-        .fetch_all(&mut *self.db.acquire().await?)
-        .await?
-        .pop();
+        // One statement, its own transaction: the insert reports the row it made, and only a
+        // repeat (the row already there) reads the saved status back.
+        let inserted: Option<String> = self
+            .db
+            .rows(
+                "INSERT INTO orders (order_id, customer_id, order_date, order_status, \
+                 total_cents, document, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $7) \
+                 ON CONFLICT (order_id) DO NOTHING RETURNING order_status",
+                args![
+                    &order.order_id,
+                    &order.customer_id,
+                    &order.order_date,
+                    STATUS_NEW,
+                    order.total_cents(),
+                    &document,
+                    &now,
+                ],
+            )
+            .await?
+            .pop();
         let status = match inserted {
             Some(status) => status,
-            None => {
-                sqlx::query_scalar("SELECT order_status FROM orders WHERE order_id = $1")
-                    .bind(&order.order_id)
-                    .fetch_one(&mut *self.db.acquire().await?)
-                    .await?
-            }
+            None => self
+                .db
+                .rows(
+                    "SELECT order_status FROM orders WHERE order_id = $1",
+                    args![&order.order_id],
+                )
+                .await?
+                .pop()
+                .ok_or_else(|| {
+                    StepError::infrastructure(anyhow::anyhow!(
+                        "order {} was there on insert but not on reading it back",
+                        order.order_id
+                    ))
+                })?,
         };
         Ok(Order {
             order_status: Some(status),
@@ -83,15 +92,13 @@ impl OrdersStore {
     ///
     /// An order that was never saved has nothing to compensate; a repeat changes nothing.
     pub async fn set_pending(&self, order: &Order) -> Result<Order, StepError> {
-        sqlx::query(
-            "UPDATE orders SET order_status = $2, updated_at = $3 \
-             WHERE order_id = $1 AND order_status <> $2",
-        )
-        .bind(&order.order_id)
-        .bind(STATUS_PENDING)
-        .bind(now())
-        .execute(&mut *self.db.acquire().await?)
-        .await?;
+        self.db
+            .execute(
+                "UPDATE orders SET order_status = $2, updated_at = $3 \
+                 WHERE order_id = $1 AND order_status <> $2",
+                args![&order.order_id, STATUS_PENDING, &now()],
+            )
+            .await?;
         let status = self.get(&order.order_id).await?.map(|r| r.order_status);
         Ok(Order {
             order_status: status,

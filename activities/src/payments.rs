@@ -2,14 +2,13 @@
 
 use crate::{
     StepError,
-    db::{Db, now},
+    db::{Columns, Db, FromColumns, Tx, args, now},
 };
 use saga_protos::{
     Order, Payment, amount,
     ids::{TransactionType, transaction_id},
 };
 use serde::Serialize;
-use sqlx::{Connection as _, Row, any::AnyRow};
 
 /// The merchant every payment of this shop is made to.
 pub const MERCHANT_ID: &str = "saga-merchant-1";
@@ -30,18 +29,20 @@ pub struct PaymentRecord {
     pub transaction_date: String,
 }
 
-impl PaymentRecord {
-    fn from_row(r: &AnyRow) -> Result<Self, sqlx::Error> {
+impl FromColumns for PaymentRecord {
+    fn from_columns<R: Columns>(r: &R) -> Result<Self, R::Error> {
         Ok(Self {
-            transaction_id: r.try_get(0)?,
-            order_id: r.try_get(1)?,
-            merchant_id: r.try_get(2)?,
-            payment_type: r.try_get(3)?,
-            amount_cents: r.try_get(4)?,
-            transaction_date: r.try_get(5)?,
+            transaction_id: r.text(0)?,
+            order_id: r.text(1)?,
+            merchant_id: r.text(2)?,
+            payment_type: r.text(3)?,
+            amount_cents: r.int(4)?,
+            transaction_date: r.text(5)?,
         })
     }
+}
 
+impl PaymentRecord {
     fn to_payment(&self) -> Payment {
         Payment {
             merchant_id: self.merchant_id.clone(),
@@ -65,25 +66,33 @@ impl PaymentsStore {
     /// `ProcessPayment`: records a Debit of the order total, once per order.
     pub async fn process_payment(&self, order: &Order) -> Result<Order, StepError> {
         let id = transaction_id(&order.order_id, TransactionType::Debit);
-        // One statement, as in `ProcessOrder` (read to its end, so a failed commit is an
-        // error): a repeat finds the Debit already there and reads it back.
-        let inserted = sqlx::query(&format!(
-            "INSERT INTO payments ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6) \
-             ON CONFLICT (transaction_id) DO NOTHING RETURNING {COLUMNS}"
-        ))
-        .bind(&id)
-        .bind(&order.order_id)
-        .bind(MERCHANT_ID)
-        .bind(TransactionType::Debit.as_str())
-        .bind(order.total_cents())
-        .bind(now())
-        .fetch_all(&mut *self.db.acquire().await?)
-        .await?;
-        let debit = match inserted.first() {
-            Some(row) => PaymentRecord::from_row(row)?,
+        // One statement, as in `ProcessOrder`: a repeat finds the Debit already there and
+        // reads it back.
+        let inserted: Option<PaymentRecord> = self
+            .db
+            .rows(
+                &format!(
+                    "INSERT INTO payments ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6) \
+                     ON CONFLICT (transaction_id) DO NOTHING RETURNING {COLUMNS}"
+                ),
+                args![
+                    &id,
+                    &order.order_id,
+                    MERCHANT_ID,
+                    TransactionType::Debit.as_str(),
+                    order.total_cents(),
+                    &now(),
+                ],
+            )
+            .await?
+            .pop();
+        let debit = match inserted {
+            Some(debit) => debit,
             None => {
-                let mut conn = self.db.acquire().await?;
-                fetch(&mut conn, &id).await?.ok_or_else(|| missing(&id))?
+                let mut tx = self.db.begin().await?;
+                let debit = fetch(&mut tx, &id).await?;
+                tx.commit().await?;
+                debit.ok_or_else(|| missing(&id))?
             }
         };
         Ok(Order {
@@ -99,19 +108,21 @@ impl PaymentsStore {
     pub async fn process_refund(&self, order: &Order) -> Result<Order, StepError> {
         let debit_id = transaction_id(&order.order_id, TransactionType::Debit);
         let credit_id = transaction_id(&order.order_id, TransactionType::Credit);
-        let mut conn = self.db.acquire().await?;
-        let mut tx = conn.begin().await?;
-        sqlx::query(&format!(
-            "INSERT INTO payments ({COLUMNS}) \
-             SELECT $1, order_id, merchant_id, $2, -amount_cents, $3 FROM payments \
-             WHERE transaction_id = $4 \
-             ON CONFLICT (transaction_id) DO NOTHING"
-        ))
-        .bind(&credit_id)
-        .bind(TransactionType::Credit.as_str())
-        .bind(now())
-        .bind(&debit_id)
-        .execute(&mut *tx)
+        let mut tx = self.db.begin().await?;
+        tx.execute(
+            &format!(
+                "INSERT INTO payments ({COLUMNS}) \
+                 SELECT $1, order_id, merchant_id, $2, -amount_cents, $3 FROM payments \
+                 WHERE transaction_id = $4 \
+                 ON CONFLICT (transaction_id) DO NOTHING"
+            ),
+            args![
+                &credit_id,
+                TransactionType::Credit.as_str(),
+                &now(),
+                &debit_id
+            ],
+        )
         .await?;
         let credit = fetch(&mut tx, &credit_id).await?;
         tx.commit().await?;
@@ -133,24 +144,17 @@ impl PaymentsStore {
         .fetch_all(&mut *self.db.acquire().await?)
         .await?
         .iter()
-        .map(PaymentRecord::from_row)
+        .map(PaymentRecord::from_columns)
         .collect()
     }
 }
 
-async fn fetch(
-    conn: &mut sqlx::AnyConnection,
-    id: &str,
-) -> Result<Option<PaymentRecord>, sqlx::Error> {
-    sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM payments WHERE transaction_id = $1"
-    ))
-    .bind(id)
-    .fetch_optional(conn)
-    .await?
-    .as_ref()
-    .map(PaymentRecord::from_row)
-    .transpose()
+async fn fetch(tx: &mut Tx<'_>, id: &str) -> Result<Option<PaymentRecord>, StepError> {
+    tx.row(
+        &format!("SELECT {COLUMNS} FROM payments WHERE transaction_id = $1"),
+        args![id],
+    )
+    .await
 }
 
 fn missing(id: &str) -> StepError {

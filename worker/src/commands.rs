@@ -19,9 +19,11 @@ pub fn init_logging(json: bool, is_worker: bool) {
     // core's info-level spans (one per workflow activation, completion and history event, each
     // formatting its fields, a whole completion's commands among them) carry no line of their
     // own and cost 5 % of the worker's CPU per saga (docs/performance-history.md, "The SDK core's spans"):
-    // off unless `SAGA_LOG` asks for them (`SAGA_LOG=info`).
+    // off unless `SAGA_LOG` asks for them (`SAGA_LOG=info`). So are the SDK's own
+    // `RunActivity` and `RunWorkflow` spans: each step's line carries the activity span of
+    // `saga_activities` (activity, order id, workflow id, attempt), which they would repeat.
     let default = if is_worker {
-        "info,temporalio_sdk_core=warn"
+        "info,temporalio_sdk_core=warn,temporalio_sdk=warn"
     } else {
         "warn"
     };

@@ -18,9 +18,12 @@ use super::{
     Subscription,
     event::{Event, OrderSummary, event_id},
 };
-use crate::db::{Db, now};
+use crate::{
+    StepError,
+    db::{Db, Tx, args, now},
+};
 use serde::Serialize;
-use sqlx::{AnyConnection, Connection as _, Row, any::AnyRow};
+use sqlx::{Connection as _, Row, any::AnyRow};
 
 pub const PENDING: &str = "pending";
 pub const DELIVERED: &str = "delivered";
@@ -48,29 +51,30 @@ fn rfc3339(ms: i64) -> Option<String> {
 /// Queues one delivery per subscription that wants `status`, on `conn` (the `Notify`
 /// transaction). A repeat changes nothing.
 pub async fn enqueue(
-    conn: &mut AnyConnection,
+    tx: &mut Tx<'_>,
     order_id: &str,
     status: &str,
     subscriptions: &[Subscription],
-) -> sqlx::Result<usize> {
+) -> Result<usize, StepError> {
     let (created, due) = (now(), now_ms());
     let mut queued = 0;
     for subscription in subscriptions.iter().filter(|s| s.wants(status)) {
-        queued += sqlx::query(
-            "INSERT INTO webhook_deliveries (delivery_id, order_id, status, subscriber, state, \
-             attempts, next_attempt_ms, lease_until_ms, created_at) \
-             VALUES ($1, $2, $3, $4, $5, 0, $6, 0, $7) ON CONFLICT DO NOTHING",
-        )
-        .bind(delivery_id(order_id, status, &subscription.name))
-        .bind(order_id)
-        .bind(status)
-        .bind(&subscription.name)
-        .bind(PENDING)
-        .bind(due)
-        .bind(&created)
-        .execute(&mut *conn)
-        .await?
-        .rows_affected() as usize;
+        queued += tx
+            .execute(
+                "INSERT INTO webhook_deliveries (delivery_id, order_id, status, subscriber, \
+                 state, attempts, next_attempt_ms, lease_until_ms, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, 0, $6, 0, $7) ON CONFLICT DO NOTHING",
+                args![
+                    &delivery_id(order_id, status, &subscription.name),
+                    order_id,
+                    status,
+                    &subscription.name,
+                    PENDING,
+                    due,
+                    &created,
+                ],
+            )
+            .await? as usize;
     }
     Ok(queued)
 }

@@ -259,9 +259,10 @@ async fn concurrent_reservations_from_two_pools_never_oversell() {
     reservations_from_two_processes_never_oversell(4).await;
 }
 
-/// The default: each process holds one connection to each file.
+/// The default: each process has one connection to each file, its steps' transactions run on
+/// the calling thread and wait for the other's write lock on a timer.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn concurrent_reservations_from_two_held_connections_never_oversell() {
+async fn concurrent_reservations_from_two_inline_connections_never_oversell() {
     reservations_from_two_processes_never_oversell(1).await;
 }
 

@@ -3,18 +3,16 @@
 //! Each service owns its own database, chosen by a URL: an SQLite file by default, PostgreSQL when
 //! the URL says `postgres://`. The SQL is written once, in the dialect both understand.
 
+mod sqlite;
+mod tx;
+
+pub use sqlite::InlineSqlite;
+pub(crate) use tx::args;
+pub use tx::{Arg, Columns, FromColumns, Tx};
+
 use anyhow::Context as _;
-use sqlx::{
-    Any, AnyConnection, AnyPool, Connection as _, Executor, any::AnyPoolOptions,
-    pool::PoolConnection,
-};
-use std::{
-    ops::{Deref, DerefMut},
-    path::Path,
-    sync::Arc,
-    time::{Duration, Instant},
-};
-use tokio::sync::{MappedMutexGuard, Mutex, MutexGuard};
+use sqlx::{Any, AnyPool, Executor, any::AnyPoolOptions, pool::PoolConnection};
+use std::{path::Path, sync::Arc, time::Duration};
 
 /// The four services, each with its own database and migrations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -66,7 +64,8 @@ impl Service {
 pub struct DbConfig {
     pub url: String,
     /// Most connections opened to the database. SQLite has one writer at a time, so more than
-    /// one connection to a file only adds lock waits (and one is held, not pooled: see [`Db`]);
+    /// one connection to a file only adds lock waits (and with one, the steps run on the
+    /// caller's thread: see [`Db`]);
     /// PostgreSQL benefits from a pool of a few.
     pub max_connections: u32,
 }
@@ -89,121 +88,33 @@ pub fn is_sqlite(url: &str) -> bool {
 /// One service's database, as its store reaches it.
 ///
 /// PostgreSQL is a pool. SQLite with one connection (the default: a file has one writer at a
-/// time) is that connection, held for the life of the process. A pool would ping the
-/// connection's thread as a step takes it and again as it hands it back, two thread hand-offs
-/// beside each statement's own, and a pool of one serialises the steps just as a lock does.
-/// A step cancelled inside a transaction leaves the connection as a pool would: the dropped
-/// transaction queues its rollback ahead of the next statement. What the pool's pings were
-/// for, replacing a connection whose thread has died, the held connection does at most once a
-/// second (see [`HeldConnection`]).
+/// time) runs the steps' transactions on the caller's thread ([`sqlite`]), and keeps a pool for
+/// everything else. The steps reach either through [`Db::begin`], [`Db::execute`] and
+/// [`Db::rows`]; reads and the webhook relay take a connection of the pool ([`Db::acquire`]).
 #[derive(Debug, Clone)]
 pub enum Db {
     Pool(AnyPool),
-    Held(Arc<HeldConnection>),
+    Sqlite(Arc<InlineSqlite>),
 }
-
-/// SQLite's one connection, and the pool (of one, idle) that opens a replacement when it dies.
-#[derive(Debug)]
-pub struct HeldConnection {
-    /// Opens connections with the pragmas of [`open_pool`]; it holds none itself.
-    pool: AnyPool,
-    state: Mutex<Held>,
-}
-
-#[derive(Debug)]
-struct Held {
-    /// `None` after the connection was found dead, until the next step opens another.
-    connection: Option<AnyConnection>,
-    /// When the connection last answered a ping (or was opened).
-    checked: Instant,
-}
-
-/// How often a step taking the held connection first pings it: a dead connection (its thread
-/// gone, which sqlx reports as `WorkerCrashed`, an outage to the retry policy) is replaced
-/// within this of a step finding it so, at one ping a second under any load.
-const CHECK_EVERY: Duration = Duration::from_secs(1);
-
-/// A connection taken from a [`Db`] for one statement or one transaction.
-pub enum DbConnection<'a> {
-    Pooled(PoolConnection<Any>),
-    Held(MappedMutexGuard<'a, AnyConnection>),
-}
-
-/// How long a step waits for its database's connection before failing: well inside an
-/// attempt's 10 s start-to-close, so an unreachable or busy database fails the attempt with its
-/// own error rather than with the attempt's timeout.
-const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl Db {
-    /// Takes the connection, waiting at most [`ACQUIRE_TIMEOUT`] (then `PoolTimedOut`, as a
-    /// pool's timeout reads). Give it back (drop it) before the same store takes another.
-    pub async fn acquire(&self) -> Result<DbConnection<'_>, sqlx::Error> {
+    /// A connection of the pool, for a statement outside the steps (a read, the relay).
+    pub async fn acquire(&self) -> Result<PoolConnection<Any>, sqlx::Error> {
+        self.pool().acquire().await
+    }
+
+    /// The pool, for what runs on sqlx: reads, the relay, migrations.
+    pub fn pool(&self) -> &AnyPool {
         match self {
-            Db::Pool(pool) => pool.acquire().await.map(DbConnection::Pooled),
-            Db::Held(held) => tokio::time::timeout(ACQUIRE_TIMEOUT, held.take())
-                .await
-                .map_err(|_| sqlx::Error::PoolTimedOut)?
-                .map(DbConnection::Held),
+            Db::Pool(pool) => pool,
+            Db::Sqlite(sqlite) => &sqlite.pool,
         }
-    }
-}
-
-impl HeldConnection {
-    fn new(pool: AnyPool, connection: AnyConnection) -> Self {
-        Self {
-            pool,
-            state: Mutex::new(Held {
-                connection: Some(connection),
-                checked: Instant::now(),
-            }),
-        }
-    }
-
-    async fn take(&self) -> Result<MappedMutexGuard<'_, AnyConnection>, sqlx::Error> {
-        let mut held = self.state.lock().await;
-        if held.checked.elapsed() >= CHECK_EVERY
-            && let Some(connection) = held.connection.as_mut()
-        {
-            match connection.ping().await {
-                Ok(()) => held.checked = Instant::now(),
-                Err(e) => {
-                    tracing::warn!("the SQLite connection is gone ({e}); opening another");
-                    held.connection = None;
-                }
-            }
-        }
-        if held.connection.is_none() {
-            held.connection = Some(self.pool.acquire().await?.detach());
-            held.checked = Instant::now();
-        }
-        MutexGuard::try_map(held, |held| held.connection.as_mut())
-            .map_err(|_| sqlx::Error::PoolClosed)
     }
 }
 
 impl From<AnyPool> for Db {
     fn from(pool: AnyPool) -> Self {
         Db::Pool(pool)
-    }
-}
-
-impl Deref for DbConnection<'_> {
-    type Target = AnyConnection;
-
-    fn deref(&self) -> &AnyConnection {
-        match self {
-            DbConnection::Pooled(connection) => connection,
-            DbConnection::Held(connection) => connection,
-        }
-    }
-}
-
-impl DerefMut for DbConnection<'_> {
-    fn deref_mut(&mut self) -> &mut AnyConnection {
-        match self {
-            DbConnection::Pooled(connection) => connection,
-            DbConnection::Held(connection) => connection,
-        }
     }
 }
 
@@ -235,16 +146,24 @@ fn is_unavailable(e: &anyhow::Error) -> bool {
         .any(|db| crate::error::classify(db) == crate::FaultKind::Unavailable)
 }
 
-/// Opens the database and brings the schema up to date: a pool, or for SQLite with one
-/// connection that connection, held (see [`Db`]).
+/// Opens the database and brings the schema up to date: a pool, or for an SQLite file with one
+/// connection that connection beside the pool (see [`Db`]).
 pub async fn open(service: Service, config: &DbConfig) -> anyhow::Result<Db> {
     let pool = open_pool(service, config).await?;
-    if is_sqlite(&config.url) && config.max_connections <= 1 {
-        let connection = pool.acquire().await?.detach();
-        return Ok(Db::Held(Arc::new(HeldConnection::new(pool, connection))));
+    if config.max_connections <= 1
+        && let Some(path) = sqlite_path(&config.url)
+    {
+        let sqlite = InlineSqlite::open(Path::new(path), pool)
+            .with_context(|| format!("opening the {} database at {path}", service.name()))?;
+        return Ok(Db::Sqlite(Arc::new(sqlite)));
     }
     Ok(Db::Pool(pool))
 }
+
+/// How long a statement outside the steps waits for a connection of the pool before failing:
+/// well inside an attempt's 10 s start-to-close, so an unreachable or busy database fails the
+/// attempt with its own error rather than with the attempt's timeout.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Opens a pool and brings the schema up to date.
 pub async fn open_pool(service: Service, config: &DbConfig) -> anyhow::Result<AnyPool> {
@@ -345,67 +264,123 @@ mod tests {
         assert_eq!(redact("sqlite://data/orders.db"), "sqlite://data/orders.db");
     }
 
-    /// A step whose future is dropped inside its transaction (an attempt's timeout, a worker
-    /// shutting down) must leave the one held SQLite connection as a pool would leave it:
-    /// nothing of the transaction written, and the next step free to begin its own.
-    #[tokio::test]
-    async fn a_transaction_dropped_half_way_leaves_the_held_connection_clean() {
-        use sqlx::Connection as _;
-        let dir = tempfile::tempdir().unwrap();
-        let config = DbConfig::new(Service::Orders.default_url(dir.path()));
+    async fn sqlite(dir: &Path) -> (Db, Arc<InlineSqlite>) {
+        let config = DbConfig::new(Service::Orders.default_url(dir));
         let db = open(Service::Orders, &config).await.unwrap();
-        assert!(matches!(db, Db::Held(_)), "{db:?}");
-        sqlx::query("CREATE TABLE scratch (x INTEGER)")
-            .execute(&mut *db.acquire().await.unwrap())
+        let Db::Sqlite(sqlite) = &db else {
+            panic!("SQLite with one connection runs on the caller's thread: {db:?}");
+        };
+        let sqlite = sqlite.clone();
+        db.execute("CREATE TABLE scratch (id INTEGER, x TEXT)", &[])
             .await
             .unwrap();
+        (db, sqlite)
+    }
+
+    async fn scratch(db: &Db) -> Vec<(String, i64)> {
+        sqlx::query_as("SELECT x, id FROM scratch ORDER BY id")
+            .fetch_all(&mut *db.acquire().await.unwrap())
+            .await
+            .unwrap()
+    }
+
+    /// A step that fails half way through its transaction (or whose future is dropped there)
+    /// leaves nothing of it, and the next step free to begin its own.
+    #[tokio::test]
+    async fn a_transaction_dropped_half_way_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let (db, _) = sqlite(dir.path()).await;
         {
-            let mut connection = db.acquire().await.unwrap();
-            let mut tx = connection.begin().await.unwrap();
-            sqlx::query("INSERT INTO scratch (x) VALUES (1)")
-                .execute(&mut *tx)
+            let mut tx = db.begin().await.unwrap();
+            tx.execute("INSERT INTO scratch (id, x) VALUES (1, 'a')", &[])
                 .await
                 .unwrap();
         }
-        let mut connection = db.acquire().await.unwrap();
-        let mut tx = connection.begin().await.unwrap();
-        sqlx::query("INSERT INTO scratch (x) VALUES (2)")
-            .execute(&mut *tx)
+        let mut tx = db.begin().await.unwrap();
+        tx.execute("INSERT INTO scratch (id, x) VALUES (2, 'b')", &[])
             .await
             .unwrap();
         tx.commit().await.unwrap();
-        let rows: Vec<i64> = sqlx::query_scalar("SELECT x FROM scratch")
-            .fetch_all(&mut *connection)
-            .await
-            .unwrap();
-        assert_eq!(rows, [2]);
+        assert_eq!(scratch(&db).await, [("b".to_owned(), 2)]);
     }
 
-    /// A held connection found dead is replaced by the next step, with the pragmas every
-    /// connection gets; a live one is only pinged, once a second at most.
+    /// `$N` binds the N-th argument wherever it first appears, as on PostgreSQL.
     #[tokio::test]
-    async fn a_dead_held_connection_is_replaced() {
+    async fn arguments_bind_by_number() {
         let dir = tempfile::tempdir().unwrap();
-        let config = DbConfig::new(Service::Orders.default_url(dir.path()));
-        let Db::Held(held) = open(Service::Orders, &config).await.unwrap() else {
-            panic!("SQLite with one connection is held");
-        };
-        let db = Db::Held(held.clone());
-        let journal = async |db: &Db| -> String {
-            sqlx::query_scalar("PRAGMA journal_mode")
-                .fetch_one(&mut *db.acquire().await.unwrap())
-                .await
+        let (db, _) = sqlite(dir.path()).await;
+        db.execute(
+            "INSERT INTO scratch (id, x) VALUES ($1, $2)",
+            args![7_i64, "before"],
+        )
+        .await
+        .unwrap();
+        let changed = db
+            .execute(
+                "UPDATE scratch SET x = $2 WHERE id = $1 AND x <> $2",
+                args![7_i64, "after"],
+            )
+            .await
+            .unwrap();
+        assert_eq!(changed, 1);
+        let read: Vec<(String, i64)> = db
+            .rows("SELECT x, id FROM scratch WHERE id = $1", args![7_i64])
+            .await
+            .unwrap();
+        assert_eq!(read, [("after".to_owned(), 7)]);
+    }
+
+    /// While another process holds the file's write lock, a step waits on the runtime's timer,
+    /// leaving the thread to the rest of the worker, and fails as busy (retried) after its
+    /// wait; once the lock is gone it goes through.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_locked_file_is_waited_for_off_the_thread() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_, sqlite) = sqlite(dir.path()).await;
+        let path = dir.path().join("orders.db");
+        let wait = Duration::from_millis(300);
+        let db = Db::Sqlite(Arc::new(
+            InlineSqlite::open(&path, sqlite.pool.clone())
                 .unwrap()
+                .with_busy_wait(wait),
+        ));
+        let other = rusqlite::Connection::open(&path).unwrap();
+        other.execute_batch("BEGIN EXCLUSIVE").unwrap();
+
+        let ticks = std::sync::atomic::AtomicU32::new(0);
+        let ticking = async {
+            loop {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                ticks.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
         };
-        assert_eq!(journal(&db).await, "wal");
-        // Due for its ping: it answers and stays.
-        held.state.lock().await.checked -= CHECK_EVERY;
-        assert_eq!(journal(&db).await, "wal");
-        assert!(held.state.lock().await.checked.elapsed() < CHECK_EVERY);
-        // Found dead (what a failed ping does): the next step opens another.
-        held.state.lock().await.connection = None;
-        assert_eq!(journal(&db).await, "wal");
-        assert!(held.state.lock().await.connection.is_some());
+        let started = std::time::Instant::now();
+        let outcome = tokio::select! {
+            outcome = db.execute("INSERT INTO scratch (id, x) VALUES (1, 'a')", &[]) => outcome,
+            _ = ticking => unreachable!(),
+        };
+        let e = outcome.unwrap_err();
+        assert!(started.elapsed() >= wait, "{:?}", started.elapsed());
+        assert!(
+            ticks.load(std::sync::atomic::Ordering::Relaxed) >= 10,
+            "the thread was free while the step waited"
+        );
+        assert!(
+            matches!(
+                e,
+                crate::StepError::Infrastructure {
+                    kind: crate::FaultKind::Contention,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+
+        other.execute_batch("ROLLBACK").unwrap();
+        db.execute("INSERT INTO scratch (id, x) VALUES (1, 'a')", &[])
+            .await
+            .unwrap();
+        assert_eq!(scratch(&db).await, [("a".to_owned(), 1)]);
     }
 
     #[test]
