@@ -25,10 +25,16 @@ pub(crate) struct Limits {
 }
 
 impl Limits {
-    /// The limits of a forward step that starts now.
-    pub(crate) fn for_step(ctx: &impl SagaContext, patience: Patience) -> Self {
+    /// The limits of a forward step that starts now, in a saga that started at `started`
+    /// ([`SagaContext::start_time`], read once per saga: the SDK copies the workflow's whole
+    /// start information, input included, to answer it).
+    pub(crate) fn for_step(
+        ctx: &impl SagaContext,
+        started: Option<SystemTime>,
+        patience: Patience,
+    ) -> Self {
         let now = now(ctx);
-        let start = ctx.start_time().unwrap_or(now);
+        let start = started.unwrap_or(now);
         let deadline = start + patience.deadline;
         Self {
             deadline,
@@ -67,12 +73,17 @@ pub fn deadline_marker(step: usize) -> String {
 
 /// Whether the saga is past its deadline before forward step number `step`; the verdict is
 /// recorded, and a replay reads it back instead of judging again.
-pub(crate) fn past_deadline(ctx: &impl SagaContext, patience: Patience, step: usize) -> bool {
+pub(crate) fn past_deadline(
+    ctx: &impl SagaContext,
+    started: Option<SystemTime>,
+    patience: Patience,
+    step: usize,
+) -> bool {
     let marker = deadline_marker(step);
     if ctx.is_replaying() {
         return ctx.patched(&marker);
     }
-    let limits = Limits::for_step(ctx, patience);
+    let limits = Limits::for_step(ctx, started, patience);
     now(ctx) >= limits.deadline && ctx.patched(&marker)
 }
 

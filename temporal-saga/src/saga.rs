@@ -289,17 +289,18 @@ where
             s.status.phase = Phase::Running;
         });
         let patience = self.options.patience;
+        let started = ctx.start_time();
         let mut value = value;
         let mut done: Vec<&Step<T>> = Vec::new();
         for (index, step) in self.steps.iter().enumerate() {
             let mut cancelled = false;
-            let failure = if past_deadline(ctx, patience, index) {
+            let failure = if past_deadline(ctx, started, patience, index) {
                 StepFailure::DeadlinePassed {
                     before: step.activity.clone(),
                     deadline: patience.deadline,
                 }
             } else {
-                let limits = Some(Limits::for_step(ctx, patience));
+                let limits = Some(Limits::for_step(ctx, started, patience));
                 let summary = self.summary_of(&value);
                 match call(ctx, &self.options, &step.activity, &value, summary, limits).await {
                     Ok(next) => {

@@ -74,17 +74,22 @@ impl InlineSqlite {
     pub async fn begin(&self) -> rusqlite::Result<Tx<'_>> {
         let started = Instant::now();
         // Steps queue here while one waits for the lock: the wait counts from the queue's end.
-        let connection = tokio::time::timeout(self.busy_wait, self.connection.lock())
-            .await
-            .map_err(|_| {
-                rusqlite::Error::SqliteFailure(
-                    rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
-                    Some("database is locked (waited for the connection)".into()),
-                )
-            })?;
+        // The connection is almost always free (a step holds it for tens of microseconds, and
+        // longer only while another process holds the file), so the timer is set only when not.
+        let connection = match self.connection.try_lock() {
+            Ok(connection) => connection,
+            Err(_) => tokio::time::timeout(self.busy_wait, self.connection.lock())
+                .await
+                .map_err(|_| {
+                    rusqlite::Error::SqliteFailure(
+                        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
+                        Some("database is locked (waited for the connection)".into()),
+                    )
+                })?,
+        };
         let mut pause = Duration::from_millis(1);
         loop {
-            match connection.execute_batch("BEGIN IMMEDIATE") {
+            match run_cached(&connection, "BEGIN IMMEDIATE") {
                 Ok(()) => {
                     return Ok(Tx {
                         connection,
@@ -117,6 +122,12 @@ impl InlineSqlite {
             }
         }
     }
+}
+
+/// Runs a statement of no arguments and no rows, prepared once per connection (`BEGIN` and
+/// `COMMIT` run on every step; `execute_batch` would parse them each time).
+fn run_cached(connection: &Connection, sql: &str) -> rusqlite::Result<()> {
+    connection.prepare_cached(sql)?.raw_execute().map(drop)
 }
 
 fn is_busy(e: &rusqlite::Error) -> bool {
@@ -156,7 +167,7 @@ impl Tx<'_> {
     }
 
     pub fn commit(mut self) -> rusqlite::Result<()> {
-        self.connection.execute_batch("COMMIT")?;
+        run_cached(&self.connection, "COMMIT")?;
         self.open = false;
         self.owner.committed();
         Ok(())
