@@ -2,10 +2,11 @@
 # Installs what building, the demo and the tests need and a fresh Debian machine with Rust,
 # Python 3 and pip lacks: protoc with Google's well-known .proto files (the Temporal SDK's build
 # needs both), the `temporal` CLI (dev server, Web UI), and for the tests Chromium (the Web UI
-# browser tests) and nginx (the TLS terminator of the mTLS test). Quiet when everything is there;
-# says what it installs otherwise. Safe to run again.
+# browser tests), nginx (the TLS terminator of the mTLS test) and valgrind (the instruction
+# counts' test). Quiet when everything is there; says what it installs otherwise. Safe to run
+# again.
 #
-# Usage: scripts/setup.sh [--no-browser]   (the demo needs neither browser nor nginx; the tests do)
+# Usage: scripts/setup.sh [--no-browser]   (the demo needs neither browser, nginx nor valgrind; the tests do)
 set -euo pipefail
 
 browser=1
@@ -92,4 +93,10 @@ fi
 # package's own service is neither needed nor started here.
 if [ -n "$browser" ] && ! [ -x /usr/sbin/nginx ] && ! command -v nginx >/dev/null 2>&1; then
     apt_install nginx
+fi
+
+# valgrind for the instruction counts (scripts/bench-instructions.sh, and its test) and the link
+# order (scripts/link-order.sh); the demo needs neither.
+if [ -n "$browser" ] && ! command -v valgrind >/dev/null 2>&1; then
+    apt_install valgrind
 fi

@@ -15,6 +15,9 @@
 //! backend ([`db::Tx`]): sqlx's pool on PostgreSQL, and on SQLite one connection whose
 //! transactions run on the caller's thread ([`db::InlineSqlite`]).
 //!
+//! [`json`] carries each activity's input and result as JSON straight from and to the
+//! payload's bytes ([`Json`]), past the SDK's detour through `serde_json::Value`.
+//!
 //! Every activity validates its input, runs one local transaction keyed by a deterministic id
 //! (so a repeat changes nothing), and only then applies the design's failure injection by order
 //! id prefix. Each service's activities are a separate implementer, so a worker can run any
@@ -25,6 +28,7 @@ pub mod elsewhere;
 mod error;
 pub mod faults;
 pub mod inventory;
+pub mod json;
 pub mod metrics;
 mod migrations;
 pub mod notifications;
@@ -37,6 +41,7 @@ pub mod testing;
 pub use db::{DbConfig, Service};
 pub use error::{FaultKind, INFRASTRUCTURE, StepError};
 pub use faults::Faults;
+pub use json::Json;
 
 use inventory::InventoryStore;
 use notifications::NotificationsStore;
@@ -132,26 +137,30 @@ impl OrderActivities {
     pub async fn process_order(
         self: Arc<Self>,
         ctx: ActivityContext,
-        order: Order,
-    ) -> Result<Order, ActivityError> {
+        order: Json<Order>,
+    ) -> Result<Json<Order>, ActivityError> {
+        let Json(order) = order;
         checked(Service::Orders, &order)?;
         step(&ctx, Service::Orders, &self.faults, &order.order_id, || {
             self.store.process_order(&order)
         })
         .await
+        .map(Json)
     }
 
     #[activity(name = "UpdateOrderStatus")]
     pub async fn update_order_status(
         self: Arc<Self>,
         ctx: ActivityContext,
-        order: Order,
-    ) -> Result<Order, ActivityError> {
+        order: Json<Order>,
+    ) -> Result<Json<Order>, ActivityError> {
+        let Json(order) = order;
         checked(Service::Orders, &order)?;
         step(&ctx, Service::Orders, &self.faults, &order.order_id, || {
             self.store.set_pending(&order)
         })
         .await
+        .map(Json)
     }
 }
 
@@ -167,8 +176,9 @@ impl PaymentActivities {
     pub async fn process_payment(
         self: Arc<Self>,
         ctx: ActivityContext,
-        order: Order,
-    ) -> Result<Order, ActivityError> {
+        order: Json<Order>,
+    ) -> Result<Json<Order>, ActivityError> {
+        let Json(order) = order;
         checked(Service::Payments, &order)?;
         step(
             &ctx,
@@ -178,14 +188,16 @@ impl PaymentActivities {
             || self.store.process_payment(&order),
         )
         .await
+        .map(Json)
     }
 
     #[activity(name = "ProcessRefund")]
     pub async fn process_refund(
         self: Arc<Self>,
         ctx: ActivityContext,
-        order: Order,
-    ) -> Result<Order, ActivityError> {
+        order: Json<Order>,
+    ) -> Result<Json<Order>, ActivityError> {
+        let Json(order) = order;
         checked(Service::Payments, &order)?;
         step(
             &ctx,
@@ -195,6 +207,7 @@ impl PaymentActivities {
             || self.store.process_refund(&order),
         )
         .await
+        .map(Json)
     }
 }
 
@@ -210,8 +223,9 @@ impl InventoryActivities {
     pub async fn reserve_inventory(
         self: Arc<Self>,
         ctx: ActivityContext,
-        order: Order,
-    ) -> Result<Order, ActivityError> {
+        order: Json<Order>,
+    ) -> Result<Json<Order>, ActivityError> {
+        let Json(order) = order;
         checked(Service::Inventory, &order)?;
         step(
             &ctx,
@@ -221,14 +235,16 @@ impl InventoryActivities {
             || self.store.reserve(&order),
         )
         .await
+        .map(Json)
     }
 
     #[activity(name = "ReleaseInventory")]
     pub async fn release_inventory(
         self: Arc<Self>,
         ctx: ActivityContext,
-        order: Order,
-    ) -> Result<Order, ActivityError> {
+        order: Json<Order>,
+    ) -> Result<Json<Order>, ActivityError> {
+        let Json(order) = order;
         checked(Service::Inventory, &order)?;
         step(
             &ctx,
@@ -238,6 +254,7 @@ impl InventoryActivities {
             || self.store.release(&order),
         )
         .await
+        .map(Json)
     }
 }
 
@@ -253,8 +270,9 @@ impl NotificationActivities {
     pub async fn notify(
         self: Arc<Self>,
         ctx: ActivityContext,
-        notification: Notification,
+        notification: Json<Notification>,
     ) -> Result<(), ActivityError> {
+        let Json(notification) = notification;
         if !matches!(notification.status.as_str(), "success" | "failed") {
             return Err(StepError::Invalid(saga_protos::InvalidOrder {
                 field: "status".into(),

@@ -242,6 +242,70 @@ fn the_comparison_script_runs_every_configuration_and_prints_the_goals() {
     assert!(summary.contains("temporal server start-dev"), "{summary}");
 }
 
+/// `scripts/bench-instructions.sh` end to end at toy size: the same worker counted twice under
+/// callgrind, posted to its intake, every answer checked. Two counts of one binary agree (the
+/// point of counting instructions rather than CPU time on a shared machine); a count is
+/// plausible for a saga (several hundred thousand instructions, not a handful).
+#[test]
+fn the_instruction_count_script_counts_a_saga_the_same_twice() {
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap();
+    let out_dir = tempfile::tempdir().unwrap();
+    let saga = support::saga_bin();
+    let out = Command::new("timeout")
+        .args(["900", "bash"])
+        .arg(repo.join("scripts/bench-instructions.sh"))
+        .args([&saga, &saga])
+        .env("OUT", out_dir.path())
+        .envs([
+            ("N", "12"),
+            ("C", "4"),
+            ("WARMUP", "3"),
+            ("MODES", "intake"),
+        ])
+        .env_remove("TEMPORAL_ADDRESS")
+        .output()
+        .expect("running scripts/bench-instructions.sh");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+
+    let row: Vec<&str> = stdout
+        .lines()
+        .find(|l| l.starts_with("intake "))
+        .unwrap_or_else(|| panic!("no intake row: {stdout}"))
+        .split_whitespace()
+        .collect();
+    let [_, a, b, ratio] = row[..] else {
+        panic!("not a row of four: {row:?}")
+    };
+    let (a, b, ratio): (u64, u64, f64) = (
+        a.parse().unwrap(),
+        b.parse().unwrap(),
+        ratio.parse().unwrap(),
+    );
+    assert!(a > 200_000 && b > 200_000, "{stdout}");
+    assert!(
+        (0.8..1.25).contains(&ratio),
+        "two counts of one binary: {stdout}"
+    );
+    for label in ["a", "b"] {
+        let report =
+            std::fs::read_to_string(out_dir.path().join(format!("{label}-intake/measured.json")))
+                .unwrap();
+        let report: serde_json::Value = serde_json::from_str(&report).unwrap();
+        assert_eq!(report["failures"], 0, "{report}");
+        assert_eq!(report["paths_checked"], 12, "{report}");
+        assert!(
+            out_dir
+                .path()
+                .join(format!("{label}-intake.callgrind"))
+                .exists()
+        );
+    }
+}
+
 /// `saga-floor` (an `OrderSaga` with no step) driven by `saga-bench --floor`, through the
 /// server and posted to its intake: every run completes, and is checked for it; each history
 /// holds what the flags asked for (a patch marker and two local steps' markers).

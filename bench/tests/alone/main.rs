@@ -4,7 +4,7 @@
 //!
 //! | module | what it shows |
 //! |---|---|
-//! | `bench_smoke` | a toy-size run checks every saga; a dead worker or an unpolled queue ends the run; the comparison script runs every configuration; the no-step floor completes every run |
+//! | `bench_smoke` | a toy-size run checks every saga; a dead worker or an unpolled queue ends the run; the comparison script runs every configuration; the instruction-count script counts a saga the same twice; the no-step floor completes every run |
 
 #[path = "../../../worker/tests/support/mod.rs"]
 mod support;

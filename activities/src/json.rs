@@ -1,0 +1,145 @@
+//! [`Json`]: an activity's input and result read and written straight as JSON.
+//!
+//! The SDK's JSON converter reads every payload into a `serde_json::Value` first, a tree of
+//! maps and strings, then reads the wanted type out of the tree, after a copy of the payload
+//! for each converter it tries. For the order record, a kilobyte of nested objects, that was
+//! about 36,000 instructions an activity, a sixth of all a step executes
+//! (`scripts/bench-instructions.sh`; docs/performance-history.md, "Payloads read straight").
+//! A `Json<T>` argument or result goes through the SDK's converter by its wrapper path, which
+//! the converter tries first, and is read from the payload's bytes with `T`'s own visitor.
+//!
+//! The payloads are the SDK's, byte for byte: `json/plain` with serde_json's encoding of `T`,
+//! `binary/null` for a JSON `null`. A payload that is neither is left to the converter's next
+//! way, which refuses it as before; bytes that are not a `T` are the same encoding error.
+
+use serde::{Serialize, de::DeserializeOwned};
+use temporalio_common::{
+    data_converters::{
+        PayloadConversionError, SerializationContext, TemporalDeserializable, TemporalSerializable,
+    },
+    protos::temporal::api::common::v1::Payload,
+};
+
+const ENCODING: &str = "encoding";
+const JSON_PLAIN: &[u8] = b"json/plain";
+const BINARY_NULL: &[u8] = b"binary/null";
+
+/// A value that crosses Temporal as JSON, read and written without the SDK's detour.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Json<T>(pub T);
+
+impl<T: DeserializeOwned> TemporalDeserializable for Json<T> {
+    fn from_payload(
+        _: &SerializationContext<'_>,
+        payload: Payload,
+    ) -> Result<Self, PayloadConversionError> {
+        let data: &[u8] = match payload.metadata.get(ENCODING).map(Vec::as_slice) {
+            Some(JSON_PLAIN) => &payload.data,
+            Some(BINARY_NULL) => b"null",
+            _ => return Err(PayloadConversionError::WrongEncoding),
+        };
+        serde_json::from_slice(data)
+            .map(Json)
+            .map_err(|e| PayloadConversionError::EncodingError(Box::new(e)))
+    }
+}
+
+impl<T: Serialize> TemporalSerializable for Json<T> {
+    fn to_payload(&self, _: &SerializationContext<'_>) -> Result<Payload, PayloadConversionError> {
+        let data = serde_json::to_vec(&self.0)
+            .map_err(|e| PayloadConversionError::EncodingError(Box::new(e)))?;
+        let (encoding, data) = if data == b"null" {
+            (BINARY_NULL, Vec::new())
+        } else {
+            (JSON_PLAIN, data)
+        };
+        Ok(Payload {
+            metadata: [(ENCODING.to_owned(), encoding.to_vec())].into(),
+            data,
+            ..Default::default()
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use saga_protos::Order;
+    use temporalio_common::data_converters::{
+        GenericPayloadConverter, PayloadConverter, SerializationContextData,
+    };
+
+    fn order() -> Order {
+        saga_protos::parse_order(include_bytes!("../../testdata/scenario-7.json")).unwrap()
+    }
+
+    fn converter() -> PayloadConverter {
+        PayloadConverter::default()
+    }
+
+    #[test]
+    fn writes_the_bytes_the_sdk_writes() {
+        let (converter, data) = (converter(), SerializationContextData::None);
+        let context = SerializationContext::new(&data, &converter);
+        let order = order();
+        let ours = converter
+            .to_payload(&context, &Json(order.clone()))
+            .unwrap();
+        let sdks = converter.to_payload(&context, &order).unwrap();
+        assert_eq!(ours, sdks);
+        let unit_ours = converter.to_payload(&context, &Json(None::<u8>)).unwrap();
+        let unit_sdks = converter.to_payload(&context, &None::<u8>).unwrap();
+        assert_eq!(unit_ours, unit_sdks);
+    }
+
+    #[test]
+    fn reads_what_the_sdk_reads_and_refuses_what_it_refuses() {
+        let (converter, data) = (converter(), SerializationContextData::None);
+        let context = SerializationContext::new(&data, &converter);
+        let order = order();
+        let payload = converter.to_payload(&context, &order).unwrap();
+        let Json(read): Json<Order> = converter.from_payload(&context, payload).unwrap();
+        assert_eq!(read, order);
+
+        let null = converter.to_payload(&context, &None::<u8>).unwrap();
+        let Json(none): Json<Option<u8>> = converter.from_payload(&context, null).unwrap();
+        assert_eq!(none, None);
+
+        let not_an_order = Payload {
+            metadata: [(ENCODING.to_owned(), JSON_PLAIN.to_vec())].into(),
+            data: br#"{"order_id": 7}"#.to_vec(),
+            ..Default::default()
+        };
+        let theirs = converter.from_payload::<Order>(&context, not_an_order.clone());
+        let ours = converter.from_payload::<Json<Order>>(&context, not_an_order);
+        assert!(matches!(
+            theirs,
+            Err(PayloadConversionError::EncodingError(_))
+        ));
+        let Err(PayloadConversionError::EncodingError(e)) = ours else {
+            panic!("not an encoding error: {ours:?}")
+        };
+        assert!(e.to_string().contains("invalid type: integer `7`"), "{e}");
+
+        let trailing = Payload {
+            metadata: [(ENCODING.to_owned(), JSON_PLAIN.to_vec())].into(),
+            data: b"null x".to_vec(),
+            ..Default::default()
+        };
+        assert!(
+            converter
+                .from_payload::<Json<Option<u8>>>(&context, trailing)
+                .is_err()
+        );
+
+        let protobuf = Payload {
+            metadata: [(ENCODING.to_owned(), b"binary/protobuf".to_vec())].into(),
+            data: vec![1, 2, 3],
+            ..Default::default()
+        };
+        assert!(matches!(
+            converter.from_payload::<Json<Order>>(&context, protobuf),
+            Err(PayloadConversionError::WrongEncoding)
+        ));
+    }
+}
