@@ -51,12 +51,15 @@ source "$(dirname "$0")/lib/bench-server.sh"
 log "one in-memory dev server; callgrind files in $OUT"
 start_bench_server "$OUT/server.log"
 
-# count LABEL BIN MODE: prints the instructions per saga of BIN's worker in MODE.
+# count LABEL BIN MODE: sets COUNT to the instructions per saga of BIN's worker in MODE. It runs
+# in this shell (not in a command substitution), so the worker is in PIDS for the exit trap and
+# `set -e` holds.
 count() {
     local label=$1 bin=$2 mode=$3
     local dir=$OUT/$label-$mode queue=instructions-$label-$mode-$RANDOM
     local bench flags=(--dispatch "$mode") intake=()
     bench=$(dirname "$bin")/saga-bench
+    rm -rf "$dir" "$OUT/$label-$mode.callgrind"
     mkdir -p "$dir"
     if [[ $mode == intake ]]; then
         local address
@@ -74,38 +77,44 @@ count() {
         local sagas=$WARMUP
         if [[ $run == measured ]]; then
             sagas=$N
-            callgrind_control --zero "$worker" >/dev/null 2>&1
+            callgrind_control --zero "$worker" >"$dir/callgrind_control.log" 2>&1 ||
+                { log "$label-$mode: callgrind_control --zero failed: $(cat "$dir/callgrind_control.log")"; exit 1; }
         fi
         if ! "$bench" --label "$label" --sagas "$sagas" --concurrency "$C" --task-queue "$queue" \
             --warmup 0 --data-dir "$dir" "${intake[@]}" --stall-timeout 300 --json --quiet \
             >"$dir/$run.json" 2>"$dir/bench.log"; then
             log "$label-$mode FAILED: $(tail -c 2000 "$dir/bench.log")"
-            kill "$worker" 2>/dev/null || true
             exit 1
         fi
     done
-    callgrind_control --dump "$worker" >/dev/null 2>&1
+    callgrind_control --dump "$worker" >"$dir/callgrind_control.log" 2>&1 ||
+        { log "$label-$mode: callgrind_control --dump failed: $(cat "$dir/callgrind_control.log")"; exit 1; }
+    # The worker drains and exits on SIGTERM; under valgrind that can be slow, so it gets 120 s.
     kill "$worker" 2>/dev/null || true
+    # (Its own output goes nowhere, so a caller reading this script's output is not held open.)
+    (sleep 120 && kill -KILL "$worker") >/dev/null 2>&1 &
+    local watchdog=$!
     wait "$worker" 2>/dev/null || true
+    kill "$watchdog" 2>/dev/null || true
     # The dump of the zeroed counters is the process's first (callgrind.<pid>.1).
-    local dump
-    dump=$(ls "$dir"/callgrind.*.1)
-    mv "$dump" "$OUT/$label-$mode.callgrind"
-    python3 - "$OUT/$label-$mode.callgrind" "$N" <<'PY'
+    mv "$dir/callgrind.$worker.1" "$OUT/$label-$mode.callgrind"
+    COUNT=$(python3 - "$OUT/$label-$mode.callgrind" "$N" <<'PY'
 import sys
 total = next(int(l.split()[1]) for l in open(sys.argv[1]) if l.startswith(("summary:", "totals:")))
 print(round(total / int(sys.argv[2])))
 PY
+)
 }
 
 printf '%-8s %-22s %-22s %s\n' mode "A: instructions/saga" "B: instructions/saga" "B/A" >"$OUT/summary.txt"
 for mode in $MODES; do
     log "$mode: ${BINS[0]}: $N sagas at concurrency $C under callgrind"
-    a=$(count a "${BINS[0]}" "$mode")
-    b=- ratio=-
+    count a "${BINS[0]}" "$mode"
+    a=$COUNT b=- ratio=-
     if [[ ${#BINS[@]} == 2 ]]; then
         log "$mode: ${BINS[1]}"
-        b=$(count b "${BINS[1]}" "$mode")
+        count b "${BINS[1]}" "$mode"
+        b=$COUNT
         ratio=$(python3 -c "print(f'{$b / $a:.3f}')")
     fi
     printf '%-8s %-22s %-22s %s\n' "$mode" "$a" "$b" "$ratio" >>"$OUT/summary.txt"

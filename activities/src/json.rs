@@ -10,7 +10,10 @@
 //!
 //! The payloads are the SDK's, byte for byte: `json/plain` with serde_json's encoding of `T`,
 //! `binary/null` for a JSON `null`. A payload that is neither is left to the converter's next
-//! way, which refuses it as before; bytes that are not a `T` are the same encoding error.
+//! way, which refuses it as before; bytes that are not a `T` are the same kind of error (an
+//! encoding error, which the SDK fails the attempt with), its message now with the line and
+//! column. One difference: an object that repeats a key is refused here (serde's "duplicate
+//! field"), where the tree kept the last value; no SDK writes one.
 
 use serde::{Serialize, de::DeserializeOwned};
 use temporalio_common::{

@@ -75,7 +75,8 @@ impl InlineSqlite {
         let started = Instant::now();
         // Steps queue here while one waits for the lock: the wait counts from the queue's end.
         // The connection is almost always free (a step holds it for tens of microseconds, and
-        // longer only while another process holds the file), so the timer is set only when not.
+        // longer only while another process holds the file), so the timeout is built only
+        // when it is not.
         let connection = match self.connection.try_lock() {
             Ok(connection) => connection,
             Err(_) => tokio::time::timeout(self.busy_wait, self.connection.lock())
