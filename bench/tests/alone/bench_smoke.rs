@@ -156,32 +156,49 @@ fn bench_gives_up_when_nothing_polls_or_the_worker_dies() {
 /// the TypeScript peer two ways after `npm ci`, `saga-floor` with no step and with the saga's
 /// events, each both ways), every answer checked, medians and goal ratios printed. What it
 /// measures is not judged here; that it runs from a clone is.
-#[test]
-fn the_comparison_script_runs_every_configuration_and_prints_the_goals() {
+/// Runs one of the repository's `scripts/` with bash (at most 15 minutes), its results in
+/// `out_dir` (`OUT`), on a dev server of its own; returns its standard output once it has
+/// succeeded.
+fn run_script(
+    script: &str,
+    args: &[&std::ffi::OsStr],
+    out_dir: &std::path::Path,
+    configure: impl FnOnce(&mut Command) -> &mut Command,
+) -> String {
     let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .unwrap();
-    let out_dir = tempfile::tempdir().unwrap();
-    let out = Command::new("timeout")
+    let mut command = Command::new("timeout");
+    command
         .args(["900", "bash"])
-        .arg(repo.join("scripts/bench-compare.sh"))
-        .env("SAGA_BIN", support::saga_bin())
-        .env("SAGA_BENCH_BIN", env!("CARGO_BIN_EXE_saga-bench"))
-        .env("OUT", out_dir.path())
-        .envs([
-            ("ROUNDS", "1"),
-            ("N", "8"),
-            ("C", "4"),
-            ("LAT_N", "3"),
-            ("WARMUP", "2"),
-            ("SWEEP", ""),
-        ])
-        .env_remove("TEMPORAL_ADDRESS")
+        .arg(repo.join("scripts").join(script))
+        .args(args)
+        .env("OUT", out_dir)
+        .env_remove("TEMPORAL_ADDRESS");
+    let out = configure(&mut command)
         .output()
-        .expect("running scripts/bench-compare.sh");
-    let stdout = String::from_utf8_lossy(&out.stdout);
+        .unwrap_or_else(|e| panic!("running scripts/{script}: {e}"));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stdout}\n{stderr}");
+    stdout
+}
+
+#[test]
+fn the_comparison_script_runs_every_configuration_and_prints_the_goals() {
+    let out_dir = tempfile::tempdir().unwrap();
+    run_script("bench-compare.sh", &[], out_dir.path(), |c| {
+        c.env("SAGA_BIN", support::saga_bin())
+            .env("SAGA_BENCH_BIN", env!("CARGO_BIN_EXE_saga-bench"))
+            .envs([
+                ("ROUNDS", "1"),
+                ("N", "8"),
+                ("C", "4"),
+                ("LAT_N", "3"),
+                ("WARMUP", "2"),
+                ("SWEEP", ""),
+            ])
+    });
 
     let runs = std::fs::read_to_string(out_dir.path().join("runs.jsonl")).unwrap();
     let runs: Vec<serde_json::Value> = runs
@@ -248,28 +265,21 @@ fn the_comparison_script_runs_every_configuration_and_prints_the_goals() {
 /// plausible for a saga (several hundred thousand instructions, not a handful).
 #[test]
 fn the_instruction_count_script_counts_a_saga_the_same_twice() {
-    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap();
     let out_dir = tempfile::tempdir().unwrap();
     let saga = support::saga_bin();
-    let out = Command::new("timeout")
-        .args(["900", "bash"])
-        .arg(repo.join("scripts/bench-instructions.sh"))
-        .args([&saga, &saga])
-        .env("OUT", out_dir.path())
-        .envs([
-            ("N", "12"),
-            ("C", "4"),
-            ("WARMUP", "3"),
-            ("MODES", "intake"),
-        ])
-        .env_remove("TEMPORAL_ADDRESS")
-        .output()
-        .expect("running scripts/bench-instructions.sh");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let stdout = run_script(
+        "bench-instructions.sh",
+        &[saga.as_os_str(), saga.as_os_str()],
+        out_dir.path(),
+        |c| {
+            c.envs([
+                ("N", "12"),
+                ("C", "4"),
+                ("WARMUP", "3"),
+                ("MODES", "intake"),
+            ])
+        },
+    );
 
     let row: Vec<&str> = stdout
         .lines()
