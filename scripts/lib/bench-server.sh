@@ -33,24 +33,44 @@ trap cleanup EXIT
 start_bench_server() {
     local log=$1
     shift
-    local port
-    port=$(free_port)
-    export TEMPORAL_ADDRESS=127.0.0.1:$port TEMPORAL_NAMESPACE=default
     # The search attributes are registered up front so no worker's first minute measures it.
     SERVER_FLAGS="--headless --log-level error --search-attribute OrderId=Keyword"
     SERVER_FLAGS+=" --search-attribute SagaOutcome=Keyword --search-attribute SagaWaiting=Keyword"
     [[ $# -gt 0 ]] && SERVER_FLAGS+=" $*"
+    # A port free_port picks is free when picked, not when the server binds it: on a busy machine
+    # another process can take it in between. A server that exits on a taken port is started
+    # again on new ports, as the Rust tests' DevServer does.
+    local attempt
+    for attempt in 1 2 3 4 5; do
+        _spawn_bench_server "$log" && return 0
+        grep -q "address already in use" "$log" 2>/dev/null && [[ $attempt -lt 5 ]] || break
+        echo "the dev server's port was taken; starting it again on other ports" >&2
+    done
+    echo "the dev server on $TEMPORAL_ADDRESS did not become ready; the end of its log ($log):" >&2
+    tail -n 20 "$log" >&2 2>/dev/null || true
+    return 1
+}
+
+# _spawn_bench_server LOG: one try; succeeds once the server answers for its default namespace
+# (the frontend accepts connections before that), fails if it exits first or after 60 s.
+_spawn_bench_server() {
+    local log=$1 port
+    port=$(free_port)
+    export TEMPORAL_ADDRESS=127.0.0.1:$port TEMPORAL_NAMESPACE=default
     # shellcheck disable=SC2086 # SERVER_FLAGS is a list of flags
     temporal server start-dev --ip 127.0.0.1 --port "$port" \
         --http-port "$(free_port)" --metrics-port "$(free_port)" $SERVER_FLAGS >"$log" 2>&1 &
     SERVER_PID=$!
     PIDS+=("$SERVER_PID")
-    for _ in $(seq 150); do
+    local deadline=$((SECONDS + 60))
+    while ((SECONDS < deadline)); do
+        # Our own server must still be running: whatever else answers on that port is not it.
+        kill -0 "$SERVER_PID" 2>/dev/null || return 1
         temporal operator namespace describe --namespace default --address "$TEMPORAL_ADDRESS" \
-            >/dev/null 2>&1 && return 0
+            >/dev/null 2>&1 && kill -0 "$SERVER_PID" 2>/dev/null && return 0
         sleep 0.2
     done
-    echo "the dev server did not answer within 30 s; its log: $log" >&2
+    stop_bench_server
     return 1
 }
 
