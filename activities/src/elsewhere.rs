@@ -12,7 +12,7 @@
 //! workflow worker poll its own queue for activities: a regular activity an older version
 //! scheduled there gets the same answer, and its saga the same remedy.
 
-use saga_protos::{Notification, Order, scenario::LOCAL_DISPATCH_UNAVAILABLE};
+use saga_protos::{Notification, Order, contracts::Json, scenario::LOCAL_DISPATCH_UNAVAILABLE};
 use std::sync::Arc;
 use temporalio_macros::activities;
 use temporalio_sdk::{
@@ -41,8 +41,8 @@ impl ElsewhereActivities {
     pub async fn process_order(
         self: Arc<Self>,
         ctx: ActivityContext,
-        _order: Order,
-    ) -> Result<Order, ActivityError> {
+        _order: Json<Order>,
+    ) -> Result<Json<Order>, ActivityError> {
         Err(elsewhere(&ctx))
     }
 
@@ -50,8 +50,8 @@ impl ElsewhereActivities {
     pub async fn update_order_status(
         self: Arc<Self>,
         ctx: ActivityContext,
-        _order: Order,
-    ) -> Result<Order, ActivityError> {
+        _order: Json<Order>,
+    ) -> Result<Json<Order>, ActivityError> {
         Err(elsewhere(&ctx))
     }
 
@@ -59,8 +59,8 @@ impl ElsewhereActivities {
     pub async fn process_payment(
         self: Arc<Self>,
         ctx: ActivityContext,
-        _order: Order,
-    ) -> Result<Order, ActivityError> {
+        _order: Json<Order>,
+    ) -> Result<Json<Order>, ActivityError> {
         Err(elsewhere(&ctx))
     }
 
@@ -68,8 +68,8 @@ impl ElsewhereActivities {
     pub async fn process_refund(
         self: Arc<Self>,
         ctx: ActivityContext,
-        _order: Order,
-    ) -> Result<Order, ActivityError> {
+        _order: Json<Order>,
+    ) -> Result<Json<Order>, ActivityError> {
         Err(elsewhere(&ctx))
     }
 
@@ -77,8 +77,8 @@ impl ElsewhereActivities {
     pub async fn reserve_inventory(
         self: Arc<Self>,
         ctx: ActivityContext,
-        _order: Order,
-    ) -> Result<Order, ActivityError> {
+        _order: Json<Order>,
+    ) -> Result<Json<Order>, ActivityError> {
         Err(elsewhere(&ctx))
     }
 
@@ -86,8 +86,8 @@ impl ElsewhereActivities {
     pub async fn release_inventory(
         self: Arc<Self>,
         ctx: ActivityContext,
-        _order: Order,
-    ) -> Result<Order, ActivityError> {
+        _order: Json<Order>,
+    ) -> Result<Json<Order>, ActivityError> {
         Err(elsewhere(&ctx))
     }
 
@@ -95,7 +95,7 @@ impl ElsewhereActivities {
     pub async fn notify(
         self: Arc<Self>,
         ctx: ActivityContext,
-        _notification: Notification,
+        _notification: Json<Notification>,
     ) -> Result<(), ActivityError> {
         Err(elsewhere(&ctx))
     }

@@ -15,8 +15,9 @@
 //! backend ([`db::Tx`]): sqlx's pool on PostgreSQL, and on SQLite one connection whose
 //! transactions run on the caller's thread ([`db::InlineSqlite`]).
 //!
-//! [`json`] carries each activity's input and result as JSON straight from and to the
-//! payload's bytes ([`Json`]), past the SDK's detour through `serde_json::Value`.
+//! Each activity's input and result is a [`Json`] (the saga library's, named by the contracts
+//! in `saga_protos::contracts`): JSON straight from and to the payload's bytes, past the SDK's
+//! detour through `serde_json::Value`.
 //!
 //! Every activity validates its input, runs one local transaction keyed by a deterministic id
 //! (so a repeat changes nothing), and only then applies the design's failure injection by order
@@ -28,7 +29,6 @@ pub mod elsewhere;
 mod error;
 pub mod faults;
 pub mod inventory;
-pub mod json;
 pub mod metrics;
 mod migrations;
 pub mod notifications;
@@ -41,7 +41,7 @@ pub mod testing;
 pub use db::{DbConfig, Service};
 pub use error::{FaultKind, INFRASTRUCTURE, StepError};
 pub use faults::Faults;
-pub use json::Json;
+pub use saga_protos::contracts::Json;
 
 use inventory::InventoryStore;
 use notifications::NotificationsStore;

@@ -5,6 +5,9 @@
 //! there holds the two sides together.
 
 use crate::{Notification, Order, scenario::activity};
+/// Every contract's value crosses as JSON read straight from the payload's bytes: the SDK's
+/// payloads byte for byte, without its detour through `serde_json::Value`.
+pub use temporal_saga::Json;
 use temporalio_common::ActivityDefinition;
 
 macro_rules! contract {
@@ -26,22 +29,22 @@ macro_rules! contract {
 
 contract!(
     /// Saves the order with status `New`.
-    ProcessOrder, activity::PROCESS_ORDER, Order => Order);
+    ProcessOrder, activity::PROCESS_ORDER, Json<Order> => Json<Order>);
 contract!(
     /// Compensates `ProcessOrder`: sets the order's status to `Pending`.
-    UpdateOrderStatus, activity::UPDATE_ORDER_STATUS, Order => Order);
+    UpdateOrderStatus, activity::UPDATE_ORDER_STATUS, Json<Order> => Json<Order>);
 contract!(
     /// Records a Debit of the order total.
-    ProcessPayment, activity::PROCESS_PAYMENT, Order => Order);
+    ProcessPayment, activity::PROCESS_PAYMENT, Json<Order> => Json<Order>);
 contract!(
     /// Compensates `ProcessPayment`: records a Credit of the negated debit.
-    ProcessRefund, activity::PROCESS_REFUND, Order => Order);
+    ProcessRefund, activity::PROCESS_REFUND, Json<Order> => Json<Order>);
 contract!(
     /// Reserves every item of the order.
-    ReserveInventory, activity::RESERVE_INVENTORY, Order => Order);
+    ReserveInventory, activity::RESERVE_INVENTORY, Json<Order> => Json<Order>);
 contract!(
     /// Compensates `ReserveInventory`: gives back exactly what was reserved.
-    ReleaseInventory, activity::RELEASE_INVENTORY, Order => Order);
+    ReleaseInventory, activity::RELEASE_INVENTORY, Json<Order> => Json<Order>);
 contract!(
     /// Publishes the saga's outcome to the notifications outbox.
-    Notify, activity::NOTIFY, Notification => ());
+    Notify, activity::NOTIFY, Json<Notification> => ());

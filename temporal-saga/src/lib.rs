@@ -111,6 +111,7 @@
 //! | `status` | [`SagaStatus`], [`Phase`], [`Waiting`]: what a query shows |
 //! | `error` | [`SagaError`], [`StepFailure`], [`CompensationFailure`] |
 //! | [`version`] | changing a definition with sagas in flight |
+//! | [`json`] | [`Json`]: a value that crosses as JSON straight from and to the payload's bytes |
 //!
 //! Everything here runs in workflow code: no clock but workflow time, no randomness, no I/O.
 #![deny(missing_docs)]
@@ -120,6 +121,7 @@ pub mod context;
 pub mod dispatch;
 mod error;
 pub mod failure;
+pub mod json;
 mod options;
 pub mod patience;
 mod rounds;
@@ -134,6 +136,7 @@ pub use context::{SagaContext, SagaWorkflow};
 pub use dispatch::DISPATCH_MEMO;
 pub use error::{CompensationFailure, SagaError, StepFailure};
 pub use failure::{BusinessError, RoundError};
+pub use json::Json;
 pub use options::{
     Compensation, Dispatch, LOCAL_DISPATCH_UNAVAILABLE, Patience, Retries, SagaOptions,
     SearchAttributeNames,

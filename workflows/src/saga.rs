@@ -6,8 +6,8 @@ use crate::{config::SagaConfig, visibility};
 use saga_protos::{
     Notification, Order,
     contracts::{
-        Notify, ProcessOrder, ProcessPayment, ProcessRefund, ReleaseInventory, ReserveInventory,
-        UpdateOrderStatus,
+        Json, Notify, ProcessOrder, ProcessPayment, ProcessRefund, ReleaseInventory,
+        ReserveInventory, UpdateOrderStatus,
     },
     parse_order,
     scenario::{INVALID_ORDER, SAGA_FAILED},
@@ -23,8 +23,9 @@ use temporalio_sdk::{
 };
 
 /// The order saga's definition: each step passes the order on, and each is undone by its
-/// compensation (newest first, stopping at the first that fails).
-fn definition(config: &SagaConfig) -> Saga<Order> {
+/// compensation (newest first, stopping at the first that fails). The order crosses to and from
+/// each step as [`Json`]: the SDK's payloads, read and written straight.
+fn definition(config: &SagaConfig) -> Saga<Json<Order>> {
     Saga::new()
         .step(Step::new(ProcessOrder).compensate_with(UpdateOrderStatus))
         .step(Step::new(ProcessPayment).compensate_with(ProcessRefund))
@@ -54,12 +55,12 @@ pub struct SagaState {
     pub waiting: Option<Waiting>,
 }
 
-impl From<&SagaRuntime<Order>> for SagaState {
-    fn from(runtime: &SagaRuntime<Order>) -> Self {
+impl From<&SagaRuntime<Json<Order>>> for SagaState {
+    fn from(runtime: &SagaRuntime<Json<Order>>) -> Self {
         let status = runtime.status();
         Self {
             current: status.current.clone(),
-            order: runtime.value().cloned(),
+            order: runtime.value().map(|order| order.0.clone()),
             last_error: status.last_error.clone(),
             compensations: status.compensations.clone(),
             phase: status.phase.as_str().to_owned(),
@@ -71,8 +72,8 @@ impl From<&SagaRuntime<Order>> for SagaState {
 /// The order saga. Its input is the order JSON; it returns the enriched order.
 #[workflow]
 pub struct OrderSaga {
-    definition: Arc<Saga<Order>>,
-    runtime: SagaRuntime<Order>,
+    definition: Arc<Saga<Json<Order>>>,
+    runtime: SagaRuntime<Json<Order>>,
 }
 
 impl Default for OrderSaga {
@@ -82,13 +83,13 @@ impl Default for OrderSaga {
 }
 
 impl SagaWorkflow for OrderSaga {
-    type Value = Order;
+    type Value = Json<Order>;
 
-    fn saga(&self) -> &SagaRuntime<Order> {
+    fn saga(&self) -> &SagaRuntime<Json<Order>> {
         &self.runtime
     }
 
-    fn saga_mut(&mut self) -> &mut SagaRuntime<Order> {
+    fn saga_mut(&mut self) -> &mut SagaRuntime<Json<Order>> {
         &mut self.runtime
     }
 }
@@ -106,7 +107,7 @@ impl OrderSaga {
         move || Self::with_definition(definition.clone())
     }
 
-    fn with_definition(definition: Arc<Saga<Order>>) -> Self {
+    fn with_definition(definition: Arc<Saga<Json<Order>>>) -> Self {
         Self {
             definition,
             runtime: SagaRuntime::default(),
@@ -136,7 +137,7 @@ impl OrderSaga {
 
 async fn run_saga(
     ctx: &WorkflowContext<OrderSaga>,
-    saga: &Saga<Order>,
+    saga: &Saga<Json<Order>>,
     input: RawValue,
 ) -> WorkflowResult<Order> {
     // The input is parsed here rather than by the SDK so that a malformed order fails the
@@ -153,8 +154,8 @@ async fn run_saga(
         }
     };
     visibility::record_start(ctx, &order.order_id);
-    match saga.run_and_notify(ctx, order, Notify, notice).await {
-        Ok(order) => Ok(order),
+    match saga.run_and_notify(ctx, Json(order), Notify, notice).await {
+        Ok(Json(order)) => Ok(order),
         // The saga is undone; a client that asked for it gets Cancelled, whatever else failed
         // meanwhile (the cause stays in the `state` query's `last_error`).
         Err(SagaError::Compensated {
@@ -183,16 +184,16 @@ async fn run_saga(
 /// The notification of the saga's outcome: success, or the compensation that failed. Webhook
 /// deliveries carry a summary of the order (the notifications service has no order data of its
 /// own).
-fn notice(order: &Order, error: Option<String>) -> (Notification, String) {
+fn notice(order: &Json<Order>, error: Option<String>) -> (Json<Notification>, String) {
     let status = if error.is_some() { "failed" } else { "success" };
     let summary = format!("order {}: {status}", order.order_id);
     let notification = Notification {
         order_id: order.order_id.clone(),
         status: status.into(),
         error,
-        order: Some(order.clone()),
+        order: Some(order.0.clone()),
     };
-    (notification, summary)
+    (Json(notification), summary)
 }
 
 fn parse_input(input: &RawValue) -> Result<Order, String> {
@@ -222,7 +223,7 @@ fn saga_failed(message: String) -> WorkflowTermination {
 }
 
 /// What the Web UI's timeline shows for a step: which order, which amount.
-fn step_summary(order: &Order) -> String {
+fn step_summary(order: &Json<Order>) -> String {
     let cents = order.total_cents();
     format!(
         "order {} ({} items, {}.{:02})",

@@ -1,19 +1,45 @@
-//! [`Json`]: an activity's input and result read and written straight as JSON.
+//! [`Json`]: a value that crosses Temporal as JSON, read and written straight.
 //!
 //! The SDK's JSON converter reads every payload into a `serde_json::Value` first, a tree of
 //! maps and strings, then reads the wanted type out of the tree, after a copy of the payload
-//! for each converter it tries. For the order record, a kilobyte of nested objects, that was
-//! about 36,000 instructions an activity, a sixth of all a step executes
-//! (`scripts/bench-instructions.sh`; docs/performance-history.md, "Payloads read straight").
-//! A `Json<T>` argument or result goes through the SDK's converter by its wrapper path, which
-//! the converter tries first, and is read from the payload's bytes with `T`'s own visitor.
+//! for each converter it tries; it writes through `erased_serde`, a dynamic call per field.
+//! For a kilobyte record that is tens of thousands of instructions per crossing, and a saga's
+//! value crosses twice per step: into the activity and back. Declare a saga's value, or an
+//! activity's input and output, as `Json<T>` and it goes through the SDK's converter by its
+//! wrapper path, which the converter tries first: read from the payload's bytes with `T`'s own
+//! visitor, written with `serde_json::to_vec`.
+//!
+//! ```
+//! use temporal_saga::Json;
+//! use temporalio_common::ActivityDefinition;
+//!
+//! #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+//! pub struct Trip {
+//!     pub trip_id: String,
+//! }
+//!
+//! pub struct BookFlight;
+//! impl ActivityDefinition for BookFlight {
+//!     type Input = Json<Trip>;
+//!     type Output = Json<Trip>;
+//!     fn name(&self) -> &str {
+//!         "BookFlight"
+//!     }
+//! }
+//!
+//! // A `Saga<Json<Trip>>` reads its value's fields through `Deref`:
+//! let trip = Json(Trip { trip_id: "t-1".into() });
+//! assert_eq!(trip.trip_id, "t-1");
+//! ```
 //!
 //! The payloads are the SDK's, byte for byte: `json/plain` with serde_json's encoding of `T`,
-//! `binary/null` for a JSON `null`. A payload that is neither is left to the converter's next
-//! way, which refuses it as before; bytes that are not a `T` are the same kind of error (an
-//! encoding error, which the SDK fails the attempt with), its message now with the line and
-//! column. One difference: an object that repeats a key is refused here (serde's "duplicate
-//! field"), where the tree kept the last value; no SDK writes one.
+//! `binary/null` for a JSON `null`. So a saga or an activity can switch to `Json<T>` with
+//! histories in flight, and a worker of any SDK reads what it writes. A payload that is
+//! neither is left to the converter's next way, which refuses it as before; bytes that are not
+//! a `T` are the same kind of error (an encoding error, which the SDK fails the attempt or the
+//! workflow task with), its message now with the line and column. One difference: an object
+//! that repeats a key is refused here (serde's "duplicate field"), where the tree kept the last
+//! value; no SDK writes one.
 
 use serde::{Serialize, de::DeserializeOwned};
 use temporalio_common::{
@@ -27,9 +53,37 @@ const ENCODING: &str = "encoding";
 const JSON_PLAIN: &[u8] = b"json/plain";
 const BINARY_NULL: &[u8] = b"binary/null";
 
-/// A value that crosses Temporal as JSON, read and written without the SDK's detour.
-#[derive(Debug, Clone, PartialEq)]
+/// A value that crosses Temporal as JSON, read and written without the SDK's detour through
+/// `serde_json::Value` (see the [module docs](self)).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct Json<T>(pub T);
+
+impl<T> Json<T> {
+    /// The value inside.
+    pub fn into_inner(self) -> T {
+        self.0
+    }
+}
+
+impl<T> From<T> for Json<T> {
+    fn from(value: T) -> Self {
+        Json(value)
+    }
+}
+
+impl<T> std::ops::Deref for Json<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T> std::ops::DerefMut for Json<T> {
+    fn deref_mut(&mut self) -> &mut T {
+        &mut self.0
+    }
+}
 
 impl<T: DeserializeOwned> TemporalDeserializable for Json<T> {
     fn from_payload(
@@ -67,13 +121,55 @@ impl<T: Serialize> TemporalSerializable for Json<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use saga_protos::Order;
+    use serde::Deserialize;
     use temporalio_common::data_converters::{
         GenericPayloadConverter, PayloadConverter, SerializationContextData,
     };
 
+    /// A record shaped like a saga's value: nested objects, a list, optional fields, text that
+    /// needs escaping, numbers.
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    struct Order {
+        order_id: String,
+        items: Vec<Item>,
+        note: Option<String>,
+        shipping: Option<Address>,
+    }
+
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    struct Item {
+        sku: String,
+        quantity: u32,
+        price: f64,
+    }
+
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    struct Address {
+        street: String,
+        city: String,
+    }
+
     fn order() -> Order {
-        saga_protos::parse_order(include_bytes!("../../testdata/scenario-7.json")).unwrap()
+        Order {
+            order_id: "7-order".into(),
+            items: vec![
+                Item {
+                    sku: "ABC-1".into(),
+                    quantity: 2,
+                    price: 19.99,
+                },
+                Item {
+                    sku: "é\"\\ü\n".into(),
+                    quantity: 1,
+                    price: 0.5,
+                },
+            ],
+            note: None,
+            shipping: Some(Address {
+                street: "1 Main St".into(),
+                city: "Zürich".into(),
+            }),
+        }
     }
 
     fn converter() -> PayloadConverter {
