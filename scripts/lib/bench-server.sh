@@ -4,6 +4,8 @@
 #   source scripts/lib/bench-server.sh
 #   start_bench_server LOG_FILE [extra start-dev flags…]
 #
+# A server whose port another process took meanwhile is started again on new ports (5 tries);
+# one that never answers within 60 s fails the start with the end of its log.
 # Sets and exports TEMPORAL_ADDRESS and TEMPORAL_NAMESPACE, sets SERVER_PID and SERVER_FLAGS (the
 # flags it was started with, for the record); a script adds the workers it starts to PIDS.
 # stop_bench_server stops it, for a script that wants a fresh server per round.
@@ -43,7 +45,9 @@ start_bench_server() {
     local attempt
     for attempt in 1 2 3 4 5; do
         _spawn_bench_server "$log" && return 0
-        grep -q "address already in use" "$log" 2>/dev/null && [[ $attempt -lt 5 ]] || break
+        if [[ $attempt -ge 5 ]] || ! grep -q "address already in use" "$log" 2>/dev/null; then
+            break
+        fi
         echo "the dev server's port was taken; starting it again on other ports" >&2
     done
     echo "the dev server on $TEMPORAL_ADDRESS did not become ready; the end of its log ($log):" >&2
@@ -66,8 +70,14 @@ _spawn_bench_server() {
     while ((SECONDS < deadline)); do
         # Our own server must still be running: whatever else answers on that port is not it.
         kill -0 "$SERVER_PID" 2>/dev/null || return 1
-        temporal operator namespace describe --namespace default --address "$TEMPORAL_ADDRESS" \
-            >/dev/null 2>&1 && kill -0 "$SERVER_PID" 2>/dev/null && return 0
+        if temporal operator namespace describe --namespace default --address "$TEMPORAL_ADDRESS" \
+            >/dev/null 2>&1; then
+            # Another process's server may have answered while ours was still starting on the
+            # port it took; ours then exits within a moment, so it must outlive one.
+            sleep 1
+            kill -0 "$SERVER_PID" 2>/dev/null && return 0
+            return 1
+        fi
         sleep 0.2
     done
     stop_bench_server

@@ -36,8 +36,9 @@
 //! `binary/null` for a JSON `null`. So a saga or an activity can switch to `Json<T>` with
 //! histories in flight, and a worker of any SDK reads what it writes. A payload that is
 //! neither is left to the converter's next way, which refuses it as before; bytes that are not
-//! a `T` are the same kind of error (an encoding error, which the SDK fails the attempt or the
-//! workflow task with), its message now with the line and column. One difference: an object
+//! a `T` are the same kind of error as before, an encoding error, its message now with the line
+//! and column: an activity's attempt fails with it, and a step result the saga cannot read is
+//! that step's failure ([`RoundError`](crate::RoundError)), as it was. One difference: an object
 //! that repeats a key is refused here (serde's "duplicate field"), where the tree kept the last
 //! value; no SDK writes one.
 

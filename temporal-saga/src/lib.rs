@@ -113,7 +113,8 @@
 //! | [`version`] | changing a definition with sagas in flight |
 //! | [`json`] | [`Json`]: a value that crosses as JSON straight from and to the payload's bytes |
 //!
-//! Everything here runs in workflow code: no clock but workflow time, no randomness, no I/O.
+//! Everything here but [`Json`] (which activities use too) runs in workflow code: no clock but
+//! workflow time, no randomness, no I/O.
 #![deny(missing_docs)]
 
 pub mod cancellation;

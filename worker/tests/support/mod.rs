@@ -196,8 +196,14 @@ impl DevServer {
                 .stderr(Stdio::null())
                 .status()
                 .is_ok_and(|s| s.success());
-            if ok && matches!(self.child.try_wait(), Ok(None)) {
-                return Ok(());
+            if ok {
+                // Another process's server may have answered while ours was still starting on
+                // the port it took; ours then exits within a moment, so it must outlive one.
+                std::thread::sleep(Duration::from_millis(500));
+                if matches!(self.child.try_wait(), Ok(None)) {
+                    return Ok(());
+                }
+                return Err(std::fs::read_to_string(&self.log).unwrap_or_default());
             }
             std::thread::sleep(Duration::from_millis(200));
         }
