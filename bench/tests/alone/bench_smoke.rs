@@ -151,11 +151,6 @@ fn bench_gives_up_when_nothing_polls_or_the_worker_dies() {
     );
 }
 
-/// `scripts/bench-compare.sh` end to end at toy size: a fresh dev server, every configuration
-/// (this worker three ways, the Python peer three ways, its virtualenv created on first use,
-/// the TypeScript peer two ways after `npm ci`, `saga-floor` with no step and with the saga's
-/// events, each both ways), every answer checked, medians and goal ratios printed. What it
-/// measures is not judged here; that it runs from a clone is.
 /// Runs one of the repository's `scripts/` with bash (at most 15 minutes), its results in
 /// `out_dir` (`OUT`), on a dev server of its own; returns its standard output once it has
 /// succeeded.
@@ -184,6 +179,11 @@ fn run_script(
     stdout
 }
 
+/// `scripts/bench-compare.sh` end to end at toy size: a fresh dev server, every configuration
+/// (this worker three ways, the Python peer three ways, its virtualenv created on first use,
+/// the TypeScript peer two ways after `npm ci`, `saga-floor` with no step and with the saga's
+/// events, each both ways), every answer checked, medians and goal ratios printed. What it
+/// measures is not judged here; that it runs from a clone is.
 #[test]
 fn the_comparison_script_runs_every_configuration_and_prints_the_goals() {
     let out_dir = tempfile::tempdir().unwrap();
