@@ -96,10 +96,10 @@ pub fn parse_order(bytes: &[u8]) -> Result<Order, InvalidOrder> {
 
 /// Checks the business rules of an order that is already well-formed JSON.
 pub fn validate_order(order: &Order) -> Result<(), InvalidOrder> {
-    check_id("order_id", &order.order_id)?;
-    check_text("order_date", &order.order_date, true)?;
-    canonical_order_date(&order.order_date)?;
-    check_id("customer_id", &order.customer_id)?;
+    check_id(&order.order_id).map_err(|why| InvalidOrder::new("order_id", why))?;
+    check_text(&order.order_date, true).map_err(|why| InvalidOrder::new("order_date", why))?;
+    order_date_in_utc(&order.order_date)?;
+    check_id(&order.customer_id).map_err(|why| InvalidOrder::new("customer_id", why))?;
     if order.items.is_empty() {
         return Err(InvalidOrder::new(
             "items",
@@ -122,9 +122,11 @@ pub fn validate_order(order: &Order) -> Result<(), InvalidOrder> {
 }
 
 fn check_item(i: usize, item: &Item) -> Result<(), InvalidOrder> {
+    // Each step validates its order again, so the field's path is written only when refused.
     let field = |name: &str| format!("items[{i}].{name}");
-    check_id(&field("item_id"), &item.item_id)?;
-    check_text(&field("description"), &item.description, false)?;
+    check_id(&item.item_id).map_err(|why| InvalidOrder::new(field("item_id"), why))?;
+    check_text(&item.description, false)
+        .map_err(|why| InvalidOrder::new(field("description"), why))?;
     let qty = item.qty;
     if !qty.is_finite() || qty <= 0.0 || qty.fract() != 0.0 || qty > MAX_QTY {
         return Err(InvalidOrder::new(
@@ -143,24 +145,21 @@ fn check_item(i: usize, item: &Item) -> Result<(), InvalidOrder> {
 }
 
 /// Ids become database keys, workflow ids and log fields: keep them short and printable.
-fn check_id(field: &str, value: &str) -> Result<(), InvalidOrder> {
+/// Refused, it says why; the caller names the field.
+fn check_id(value: &str) -> Result<(), String> {
     if value.is_empty() {
-        return Err(InvalidOrder::new(field, "must not be empty"));
+        return Err("must not be empty".into());
     }
     if value.len() > MAX_ID_LEN {
-        return Err(InvalidOrder::new(
-            field,
-            format!(
-                "is {} bytes, more than the {MAX_ID_LEN} allowed",
-                value.len()
-            ),
+        return Err(format!(
+            "is {} bytes, more than the {MAX_ID_LEN} allowed",
+            value.len()
         ));
     }
     if !value.chars().all(|c| c.is_ascii_graphic()) {
-        return Err(InvalidOrder::new(
-            field,
-            "must be printable ASCII without spaces (letters, digits, - _ . : and the like)",
-        ));
+        return Err(
+            "must be printable ASCII without spaces (letters, digits, - _ . : and the like)".into(),
+        );
     }
     Ok(())
 }
@@ -173,7 +172,13 @@ fn check_id(field: &str, value: &str) -> Result<(), InvalidOrder> {
 /// time without an offset, or words such as `yesterday` are refused naming `order_date`. Pure
 /// (no clock, no time zone database), so the workflow may run it.
 pub fn canonical_order_date(value: &str) -> Result<String, InvalidOrder> {
-    use chrono::{DateTime, Datelike as _, SecondsFormat, Utc};
+    let utc = order_date_in_utc(value)?;
+    Ok(utc.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
+}
+
+/// The instant an `order_date` names, or why it names none.
+fn order_date_in_utc(value: &str) -> Result<chrono::DateTime<chrono::Utc>, InvalidOrder> {
+    use chrono::{DateTime, Datelike as _, Utc};
     const FIELD: &str = "order_date";
     let refuse = |why: &str| {
         // Quote a short value so the user sees what was read; a long one is only measured.
@@ -196,27 +201,23 @@ pub fn canonical_order_date(value: &str) -> Result<String, InvalidOrder> {
     if !(0..=9999).contains(&utc.year()) {
         return Err(refuse("its UTC year is outside 0000-9999"));
     }
-    Ok(utc.to_rfc3339_opts(SecondsFormat::AutoSi, true))
+    Ok(utc)
 }
 
-fn check_text(field: &str, value: &str, required: bool) -> Result<(), InvalidOrder> {
+/// Free text: at most [`MAX_TEXT_LEN`] bytes, no control characters. Refused, it says why; the
+/// caller names the field.
+fn check_text(value: &str, required: bool) -> Result<(), String> {
     if required && value.trim().is_empty() {
-        return Err(InvalidOrder::new(field, "must not be empty"));
+        return Err("must not be empty".into());
     }
     if value.len() > MAX_TEXT_LEN {
-        return Err(InvalidOrder::new(
-            field,
-            format!(
-                "is {} bytes, more than the {MAX_TEXT_LEN} allowed",
-                value.len()
-            ),
+        return Err(format!(
+            "is {} bytes, more than the {MAX_TEXT_LEN} allowed",
+            value.len()
         ));
     }
     if value.chars().any(char::is_control) {
-        return Err(InvalidOrder::new(
-            field,
-            "must not contain control characters",
-        ));
+        return Err("must not contain control characters".into());
     }
     Ok(())
 }
@@ -292,7 +293,13 @@ mod tests {
                 &with("/order_id", json!("x".repeat(500))),
                 "order_id".to_owned(),
             ),
+            (&with("/customer_id", json!("")), "customer_id".to_owned()),
+            (&with("/order_date", json!(" ")), "order_date".to_owned()),
             (&with("/items", json!([])), "items".to_owned()),
+            (
+                &with("/items/0/item_id", json!("a b")),
+                "items[0].item_id".to_owned(),
+            ),
             (&with("/items/0/qty", json!(0)), "items[0].qty".to_owned()),
             (&with("/items/0/qty", json!(-1)), "items[0].qty".to_owned()),
             (&with("/items/0/qty", json!(1.5)), "items[0].qty".to_owned()),
