@@ -13,11 +13,6 @@
 //! | `saga_store_latency` | `activity` | histogram of one local transaction, in milliseconds |
 //! | `saga_infrastructure_faults_total` | `activity` | an attempt fails for infrastructure reasons (database down, locked, in conflict) |
 //! | `saga_steps_waiting_on_infrastructure` | `activity` | gauge: steps (saga and activity type) whose last attempt in this process failed for infrastructure reasons in the last two minutes; a step leaves it when an attempt gets through |
-//!
-//! The gauge is what an operator watches during an outage: a stuck database shows as steps
-//! waiting, not as failed orders. Each process counts the attempts it ran, so a deployment's
-//! total is the sum over its workers (a step whose attempts moved between workers may count in
-//! two for up to two minutes).
 //! | `saga_webhook_deliveries_total` | `subscriber` | a webhook attempt got a 2xx: delivered |
 //! | `saga_webhook_retries_total` | `subscriber` | a webhook attempt failed and will be tried again |
 //! | `saga_webhook_dead_total` | `subscriber` | a webhook delivery's last attempt failed: dead |
@@ -25,6 +20,11 @@
 //! | `saga_intake_sagas` | - | gauge: sagas posted to the worker's order intake that are in the worker now (at most `SAGA_INTAKE_SAGAS`) |
 //! | `saga_intake_waiting` | - | gauge: orders posted to the intake that wait for one of those places |
 //! | `saga_intake_unplaced_total` | - | orders the intake started without a place (none came free within 10 s, or the worker was stopping): through the server's queue, outside the bound |
+//!
+//! The steps-waiting gauge is what an operator watches during an outage: a stuck database shows
+//! as steps waiting, not as failed orders. Each process counts the attempts it ran, so a
+//! deployment's total is the sum over its workers (a step whose attempts moved between workers
+//! may count in two for up to two minutes).
 //!
 //! Nothing is recorded until [`install`] is called (the worker does when metrics are on).
 
