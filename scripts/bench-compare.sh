@@ -2,7 +2,7 @@
 # Side-by-side benchmark of this worker against every configuration of the two peer SDKs in
 # scripts/peer/ (verbatim copies of the reference peers): the same saga, the same server, the
 # same load generator (`saga-bench`, store checks off for the peers, which keep no stores),
-# configurations alternating within each round, a fresh in-memory dev server for each round.
+# configurations alternating within each round, a fresh in-memory dev server for each run.
 # Prints medians and, per goal, the ratio against the best peer figure on each measure.
 # The method is written down in docs/performance.md.
 #
@@ -161,14 +161,21 @@ stop_worker() {
   wait "$WORKER_PID" 2>/dev/null || true
 }
 
-# run CONFIG SCENARIO ROUND N C: one measured run with a fresh worker on a fresh queue; appends
-# its report, tagged with what it measured, to runs.jsonl.
+# run CONFIG SCENARIO ROUND N C: one measured run with a fresh worker on a fresh queue of a
+# fresh dev server (its log in the run's directory); appends its report, tagged with what it
+# measured, to runs.jsonl.
+#
+# Why a server per run: an in-memory dev server grows with every saga it has run, and twelve
+# configurations rotating one place a round over three rounds do not share the places fairly
+# (the first ran 1st, 12th and 11th; the eighth 8th, 7th and 6th). A fresh server gives every
+# run the same start; the rotation still spreads the machine's drift over the configurations.
 run() {
   local config=$1 scenario=$2 round=$3 n=$4 c=$5
   local name=$config-$scenario-c$c-r$round
   local dir=$OUT/$name queue=bench-$name-$RANDOM
   mkdir -p "$dir"
-  log "$name: $n sagas at concurrency $c"
+  start_bench_server "$dir/server.log" $SERVER_ARGS
+  log "$name: $n sagas at concurrency $c (a fresh dev server on $TEMPORAL_ADDRESS)"
   local ok=1
   if [[ $config == py-eager ]]; then
     python3 "$ROOT/scripts/lib/selfload-run.py" "$PY_VENV/bin/python" "$PY_PEER" \
@@ -185,6 +192,7 @@ run() {
       >"$dir/report.json" 2>"$dir/bench.log" || ok=
     stop_worker
   fi
+  stop_bench_server
   if [[ -z $ok ]]; then
     log "$name FAILED: $(tail -c 2000 "$dir/bench.log")"
     echo "$name" >>"$OUT/failed-runs.txt"
@@ -200,29 +208,25 @@ PY
 read -r -a CONFIG_LIST <<<"$CONFIGS"
 k=${#CONFIG_LIST[@]}
 for round in $(seq "$ROUNDS"); do
-  start_bench_server "$OUT/server-r$round.log" $SERVER_ARGS
-  log "round $round of $ROUNDS: a fresh dev server on $TEMPORAL_ADDRESS"
-  echo "round $round: temporal server start-dev $SERVER_FLAGS ($(temporal --version | head -1))" \
-    >>"$OUT/servers.txt"
-  # Rotate who goes first so that no one always runs on the emptiest (or noisiest) server.
+  log "round $round of $ROUNDS"
+  # Rotate who goes first, so that no one always runs while the machine is at its quietest (or
+  # its noisiest).
   for i in $(seq 0 $((k - 1))); do
     config=${CONFIG_LIST[$(((i + round - 1) % k))]}
     run "$config" throughput "$round" "$N" "$C"
     run "$config" latency "$round" "$LAT_N" 1
   done
-  stop_bench_server
 done
 
 if [[ -n $SWEEP ]]; then
-  start_bench_server "$OUT/server-sweep.log" $SERVER_ARGS
-  echo "sweep: temporal server start-dev $SERVER_FLAGS" >>"$OUT/servers.txt"
   for c in $SWEEP; do
     for config in default intake; do
       run "$config" sweep 1 "$SWEEP_N" "$c"
     done
   done
-  stop_bench_server
 fi
+echo "every run: a fresh temporal server start-dev $SERVER_FLAGS ($(temporal --version | head -1))" \
+  >"$OUT/servers.txt"
 
 log "results in $OUT"
 status=0

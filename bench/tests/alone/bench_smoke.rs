@@ -179,11 +179,11 @@ fn run_script(
     stdout
 }
 
-/// `scripts/bench-compare.sh` end to end at toy size: a fresh dev server, every configuration
-/// (this worker three ways, the Python peer three ways, its virtualenv created on first use,
-/// the TypeScript peer two ways after `npm ci`, `saga-floor` with no step and with the saga's
-/// events, each both ways), every answer checked, medians and goal ratios printed. What it
-/// measures is not judged here; that it runs from a clone is.
+/// `scripts/bench-compare.sh` end to end at toy size: a fresh dev server per run, every
+/// configuration (this worker three ways, the Python peer three ways, its virtualenv created on
+/// first use, the TypeScript peer two ways after `npm ci`, `saga-floor` with no step and with
+/// the saga's events, each both ways), every answer checked, medians and goal ratios printed.
+/// What it measures is not judged here; that it runs from a clone is.
 #[test]
 fn the_comparison_script_runs_every_configuration_and_prints_the_goals() {
     let out_dir = tempfile::tempdir().unwrap();
