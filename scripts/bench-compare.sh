@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Side-by-side benchmark of this worker against every configuration of the two peer SDKs in
-# scripts/peer/ (verbatim copies of the reference peers): the same saga, the same server, the
-# same load generator (`saga-bench`, store checks off for the peers, which keep no stores),
+# scripts/peer/ (verbatim copies of the reference peers): the same saga, the same server build
+# and flags, the same load generator (`saga-bench`, store checks off for the peers, which keep no stores),
 # configurations alternating within each round, a fresh in-memory dev server for each run.
 # Prints medians and, per goal, the ratio against the best peer figure on each measure.
 # The method is written down in docs/performance.md.
@@ -159,6 +159,7 @@ start_worker() {
 stop_worker() {
   kill "$WORKER_PID" 2>/dev/null || true
   wait "$WORKER_PID" 2>/dev/null || true
+  forget_pid "$WORKER_PID"
 }
 
 # run CONFIG SCENARIO ROUND N C: one measured run with a fresh worker on a fresh queue of a
@@ -174,7 +175,12 @@ run() {
   local name=$config-$scenario-c$c-r$round
   local dir=$OUT/$name queue=bench-$name-$RANDOM
   mkdir -p "$dir"
-  start_bench_server "$dir/server.log" $SERVER_ARGS
+  # shellcheck disable=SC2086 # SERVER_ARGS is a list of flags
+  if ! start_bench_server "$dir/server.log" $SERVER_ARGS; then
+    log "$name FAILED: its dev server did not start (see $dir/server.log)"
+    echo "$name" >>"$OUT/failed-runs.txt"
+    return 0
+  fi
   log "$name: $n sagas at concurrency $c (a fresh dev server on $TEMPORAL_ADDRESS)"
   local ok=1
   if [[ $config == py-eager ]]; then
@@ -225,15 +231,20 @@ if [[ -n $SWEEP ]]; then
     done
   done
 fi
-echo "every run: a fresh temporal server start-dev $SERVER_FLAGS ($(temporal --version | head -1))" \
+echo "every run: a fresh temporal server start-dev ${SERVER_FLAGS-} ($(temporal --version | head -1))" \
   >"$OUT/servers.txt"
 
 log "results in $OUT"
 status=0
-python3 "$ROOT/scripts/bench-summary.py" "$OUT/runs.jsonl" | tee "$OUT/summary.txt" || status=1
+if [[ -s $OUT/runs.jsonl ]]; then
+  python3 "$ROOT/scripts/bench-summary.py" "$OUT/runs.jsonl" | tee "$OUT/summary.txt" || status=1
+else
+  echo "no run finished" | tee "$OUT/summary.txt"
+  status=1
+fi
 cat "$OUT/servers.txt" >>"$OUT/summary.txt"
 if [[ -s $OUT/failed-runs.txt ]]; then
-  echo "runs that did not finish (see their bench.log and worker.log): $(paste -sd' ' "$OUT/failed-runs.txt")" |
+  echo "runs that did not finish (see their bench.log, worker.log and server.log): $(paste -sd' ' "$OUT/failed-runs.txt")" |
     tee -a "$OUT/summary.txt"
   status=1
 fi

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Medians and goal ratios of the runs that scripts/bench-compare.sh recorded (JSON lines).
 
-Each ratio pairs runs of the same round (the same fresh server), then takes the median over the
-rounds, so what drifts between rounds cancels out. "Best peer" is, in each round and for each
+Each ratio pairs runs of the same round (each run on a fresh server of its own), then takes the
+median over the rounds, so what drifts between rounds cancels out. "Best peer" is, in each round and for each
 measure separately, the best figure any peer configuration of the goal's set reached.
 """
 import json

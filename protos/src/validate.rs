@@ -204,8 +204,8 @@ fn order_date_in_utc(value: &str) -> Result<chrono::DateTime<chrono::Utc>, Inval
     Ok(utc)
 }
 
-/// Free text: at most [`MAX_TEXT_LEN`] bytes, no control characters. Refused, it says why; the
-/// caller names the field.
+/// Text (a description, or a date before it is parsed): at most [`MAX_TEXT_LEN`] bytes, no
+/// control characters. Refused, it says why; the caller names the field.
 fn check_text(value: &str, required: bool) -> Result<(), String> {
     if required && value.trim().is_empty() {
         return Err("must not be empty".into());

@@ -1,5 +1,6 @@
-# Sourced by the bench scripts: one in-memory dev server on free ports for a whole benchmark,
-# stopped with every process listed in PIDS when the script exits, however it exits.
+# Sourced by the bench scripts: an in-memory dev server on free ports (one for a whole benchmark,
+# or a fresh one per run), stopped with every process listed in PIDS when the script exits,
+# however it exits.
 #
 #   source scripts/lib/bench-server.sh
 #   start_bench_server LOG_FILE [extra start-dev flags…]
@@ -7,8 +8,9 @@
 # A server whose port another process took meanwhile is started again on new ports (5 tries);
 # one that never answers within 60 s fails the start with the end of its log.
 # Sets and exports TEMPORAL_ADDRESS and TEMPORAL_NAMESPACE, sets SERVER_PID and SERVER_FLAGS (the
-# flags it was started with, for the record); a script adds the workers it starts to PIDS.
-# stop_bench_server stops it, for a script that wants a fresh server per round.
+# flags it was started with, for the record); a script adds the workers it starts to PIDS, and
+# calls forget_pid once it has stopped one. stop_bench_server stops the server, for a script
+# that wants a fresh server per run.
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
@@ -26,6 +28,14 @@ wait_listening() {
 }
 
 PIDS=()
+# forget_pid PID: a process the script has stopped and waited for leaves PIDS, so that the exit
+# trap never signals a later process the kernel gave its number to (a comparison starts
+# thousands of processes, and process ids wrap).
+forget_pid() {
+    local pid kept=()
+    for pid in "${PIDS[@]}"; do [[ $pid == "$1" ]] || kept+=("$pid"); done
+    PIDS=("${kept[@]}")
+}
 cleanup() {
     for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
     wait 2>/dev/null || true
@@ -45,6 +55,7 @@ start_bench_server() {
     local attempt
     for attempt in 1 2 3 4 5; do
         _spawn_bench_server "$log" && return 0
+        stop_bench_server
         if [[ $attempt -ge 5 ]] || ! grep -q "address already in use" "$log" 2>/dev/null; then
             break
         fi
@@ -87,4 +98,5 @@ _spawn_bench_server() {
 stop_bench_server() {
     kill "$SERVER_PID" 2>/dev/null || true
     wait "$SERVER_PID" 2>/dev/null || true
+    forget_pid "$SERVER_PID"
 }
