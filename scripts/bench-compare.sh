@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Side-by-side benchmark of this worker against every configuration of the two peer SDKs in
 # scripts/peer/ (verbatim copies of the reference peers): the same saga, the same server build
-# and flags, the same load generator (`saga-bench`, store checks off for the peers, which keep no stores),
-# configurations alternating within each round, a fresh in-memory dev server for each run.
+# and flags, the same load generator (`saga-bench`, store checks off for the peers, which keep
+# no stores), configurations alternating within each round, a fresh in-memory dev server for
+# each run.
 # Prints medians and, per goal, the ratio against the best peer figure on each measure.
 # The method is written down in docs/performance.md.
 #
