@@ -51,7 +51,6 @@ use saga_protos::{Notification, Order, scenario::injected_failure, validate_orde
 use std::{future::Future, sync::Arc};
 use temporalio_macros::activities;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
-use tracing::Instrument as _;
 
 /// Runs one saga step: validation, faults, the local transaction, then failure injection.
 async fn step<Fut>(
@@ -67,13 +66,7 @@ where
     let info = ctx.info();
     let activity = info.activity_type.as_str();
     let attempt = info.attempt;
-    let span = tracing::info_span!(
-        "activity",
-        activity,
-        order_id,
-        workflow_id = info.workflow_id.as_deref().unwrap_or_default(),
-        attempt,
-    );
+    let workflow_id = info.workflow_id.as_deref().unwrap_or_default();
     let outcome: Result<Order, StepError> = async {
         faults.before(activity, attempt).await?;
         let started = std::time::Instant::now();
@@ -89,16 +82,24 @@ where
         }
         Ok(order)
     }
-    .instrument(span.clone())
     .await;
-    let _entered = span.enter();
     let waiting = metrics::WaitingStep {
-        workflow_id: info.workflow_id.as_deref().unwrap_or_default(),
+        workflow_id,
         activity,
     };
+    // One line per attempt, its fields on the event itself: a span per step cost twice the
+    // line (docs/performance-history.md, "The step's line without a span"). The activity type
+    // is one this worker registered, so it prints bare; the ids come with the input (a
+    // notification's order id is not an order's, checked by `validate_order`), so they stay
+    // quoted and escaped.
+    macro_rules! step_line {
+        ($level:ident, $($rest:tt)*) => {
+            tracing::$level!(%activity, order_id, workflow_id, attempt, $($rest)*)
+        };
+    }
     match outcome {
         Ok(order) => {
-            tracing::info!("committed");
+            step_line!(info, "committed");
             metrics::succeeded(activity);
             metrics::step_got_through(&waiting);
             Ok(order)
@@ -106,15 +107,15 @@ where
         Err(e) => {
             match &e {
                 StepError::Infrastructure { .. } => {
-                    tracing::warn!(service = service.name(), error = %e, "infrastructure fault, will retry");
+                    step_line!(warn, service = service.name(), error = %e, "infrastructure fault, will retry");
                     metrics::infrastructure_fault(&waiting);
                 }
                 StepError::Business { .. } => {
-                    tracing::info!(error = %e, "failed");
+                    step_line!(info, error = %e, "failed");
                     metrics::business_failure(activity);
                     metrics::step_got_through(&waiting);
                 }
-                StepError::Invalid(_) => tracing::info!(error = %e, "failed"),
+                StepError::Invalid(_) => step_line!(info, error = %e, "failed"),
             }
             Err(e.into_activity_error(service.name()))
         }

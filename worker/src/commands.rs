@@ -20,8 +20,8 @@ pub fn init_logging(json: bool, is_worker: bool) {
     // formatting its fields, a whole completion's commands among them) carry no line of their
     // own and cost 5 % of the worker's CPU per saga (docs/performance-history.md, "The SDK core's spans"):
     // off unless `SAGA_LOG` asks for them (`SAGA_LOG=info`). So are the SDK's own
-    // `RunActivity` and `RunWorkflow` spans: each step's line carries the activity span of
-    // `saga_activities` (activity, order id, workflow id, attempt), which they would repeat.
+    // `RunActivity` and `RunWorkflow` spans: each step's line carries the activity, order id,
+    // workflow id and attempt itself, which they would repeat.
     let default = if is_worker {
         "info,temporalio_sdk_core=warn,temporalio_sdk=warn"
     } else {
@@ -34,8 +34,9 @@ pub fn init_logging(json: bool, is_worker: bool) {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     if json {
-        // Each line carries the fields of the span it was logged in (an activity's order_id,
-        // workflow_id, attempt) under "span", so it can be filtered without joining lines.
+        // A step's line has its activity, order_id, workflow_id and attempt under "fields", so
+        // it can be filtered without joining lines; a line logged inside a span (the SDK's,
+        // when `SAGA_LOG` turns them on) has that span's fields under "span".
         builder
             .json()
             .with_current_span(true)

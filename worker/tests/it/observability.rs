@@ -244,15 +244,15 @@ async fn a_mixed_run_is_listed_counted_and_logged() {
             continue;
         }
         activity_lines += 1;
-        let span = &entry["span"];
-        let order_id = span["order_id"]
+        let fields = &entry["fields"];
+        let order_id = fields["order_id"]
             .as_str()
             .unwrap_or_else(|| panic!("{line}"));
-        let workflow_id = span["workflow_id"]
+        let workflow_id = fields["workflow_id"]
             .as_str()
             .unwrap_or_else(|| panic!("{line}"));
         assert_eq!(workflow_id, launch::workflow_id(order_id), "{line}");
-        assert!(span["activity"].is_string(), "{line}");
+        assert!(fields["activity"].is_string(), "{line}");
         logged.insert(order_id.to_owned());
     }
     assert_eq!(
