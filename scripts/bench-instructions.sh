@@ -2,7 +2,8 @@
 # Instructions per saga: the worker's own work, counted, for a change too small to show in CPU
 # time on a noisy machine. CPU time per saga moves 15 % between rounds here (the server, the
 # peers and the kernel share two cores); the instructions a worker executes for the same sagas
-# move 0.5 %. So a change of a few percent in what the worker does is measured here, and
+# move 0.5 to 1 % between runs (so compare builds side by side, in one run). So a change of a
+# few percent in what the worker does is measured here, and
 # `scripts/bench-compare.sh` says what it does to the goals.
 #
 # How: one in-memory dev server; each binary's `saga worker` runs under valgrind's callgrind,

@@ -141,12 +141,25 @@ impl Faults {
     }
 
     /// Runs after the local transaction committed, before Temporal hears of it.
-    pub(crate) fn after_commit(&self, activity: &str, attempt: u32) -> Result<(), StepError> {
+    /// `order_id` and `workflow_id` only name the step on the crash's line.
+    pub(crate) fn after_commit(
+        &self,
+        activity: &str,
+        attempt: u32,
+        order_id: &str,
+        workflow_id: &str,
+    ) -> Result<(), StepError> {
         if attempt > 1 {
             return Ok(());
         }
         if self.crash_after_commit.iter().any(|a| matches(a, activity)) {
-            tracing::error!(activity, "SAGA_FAULTS: crashing the worker after commit");
+            tracing::error!(
+                %activity,
+                order_id,
+                workflow_id,
+                attempt,
+                "SAGA_FAULTS: crashing the worker after commit"
+            );
             std::process::abort();
         }
         if self.fail_after_commit.iter().any(|a| matches(a, activity)) {
@@ -199,9 +212,18 @@ mod tests {
     #[tokio::test]
     async fn fail_after_commit_fires_on_the_first_attempt_only() {
         let f = Faults::parse("fail-after-commit=ProcessOrder").unwrap();
-        assert!(f.after_commit("ProcessOrder", 1).is_err());
-        assert!(f.after_commit("ProcessOrder", 2).is_ok());
-        assert!(f.after_commit("ProcessPayment", 1).is_ok());
+        assert!(
+            f.after_commit("ProcessOrder", 1, "A-1", "order-A-1")
+                .is_err()
+        );
+        assert!(
+            f.after_commit("ProcessOrder", 2, "A-1", "order-A-1")
+                .is_ok()
+        );
+        assert!(
+            f.after_commit("ProcessPayment", 1, "A-1", "order-A-1")
+                .is_ok()
+        );
         assert!(f.before("ProcessOrder", 1).await.is_ok());
     }
 
