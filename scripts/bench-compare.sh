@@ -8,9 +8,13 @@
 # The method is written down in docs/performance.md.
 #
 # Configurations (CONFIGS, all by default):
-#   default    `saga worker` as it starts; orders started through the server, as any client does
+#   default    `saga worker` as it starts; orders started through the server, as any client does,
+#              naming the worker's dispatch in the start request (`saga start --dispatch local`)
+#   unnamed    the same, the dispatch not named (as `temporal workflow start` without a memo):
+#              the saga records the choice in a patch marker, with the SDK's upsert beside it
 #   intake     the same worker with `--intake`; orders posted to it, started eagerly
-#   remote     `saga worker --dispatch remote`: each step a regular activity (split roles)
+#   remote     `saga worker --dispatch remote`: each step a regular activity (split roles),
+#              started naming `remote`
 #   py         Python SDK, regular activities          (peer_saga.py worker)
 #   py-local   Python SDK, local activities            (peer_saga.py worker --local)
 #   py-eager   Python SDK, local activities, eager start, worker and starter in one process
@@ -22,9 +26,10 @@
 #   floor-intake  the same with orders posted to its intake (`saga-floor --intake`), started
 #              eagerly: the floor under the intake's figures
 #   shape      `saga-floor` with the saga's events and empty steps (four local activities that
-#              do nothing, the dispatch's patch marker, the outcome's upsert): what the SDK and
-#              the server spend on this saga's shape, whatever its steps do
-#   shape-intake  the same posted to its intake (no patch marker: the memo names the dispatch)
+#              do nothing, the outcome's upsert; no patch marker, as the start names the
+#              dispatch): what the SDK and the server spend on this saga's shape, whatever its
+#              steps do
+#   shape-intake  the same posted to its intake
 #
 # Knobs (environment): ROUNDS (3), N (400, sagas per throughput run), C (100), LAT_N (30, sagas
 # per latency run at concurrency 1), WARMUP (20, untimed sagas per run), CONFIGS, SWEEP
@@ -41,7 +46,7 @@ N=${N:-400}
 C=${C:-100}
 LAT_N=${LAT_N:-30}
 WARMUP=${WARMUP:-20}
-CONFIGS=${CONFIGS:-"default intake remote py py-local py-eager ts ts-local floor floor-intake shape shape-intake"}
+CONFIGS=${CONFIGS:-"default unnamed intake remote py py-local py-eager ts ts-local floor floor-intake shape shape-intake"}
 SWEEP=${SWEEP-}
 SWEEP_N=${SWEEP_N:-1000}
 SERVER_ARGS=${SERVER_ARGS:-}
@@ -126,7 +131,7 @@ start_worker() {
         $WORKER_ARGS >"$dir/worker.log" 2>&1 &
       INTAKE_ARGS=(--intake "http://$address")
       ;;
-    default | remote)
+    default | unnamed | remote)
       local dispatch=()
       [[ $config == remote ]] && dispatch=(--dispatch remote)
       # shellcheck disable=SC2086
@@ -135,7 +140,7 @@ start_worker() {
       ;;
     floor | shape)
       local steps=()
-      [[ $config == shape ]] && steps=(--local-steps 4 --patches 1 --upserts 1)
+      [[ $config == shape ]] && steps=(--local-steps 4 --upserts 1)
       "$FLOOR" --task-queue "$queue" "${steps[@]}" >"$dir/worker.log" 2>&1 &
       ;;
     floor-intake | shape-intake)
@@ -193,9 +198,16 @@ run() {
     local checks=(--data-dir "$dir")
     [[ $config == py* || $config == ts* ]] && checks=(--no-store-check)
     [[ $config == floor* || $config == shape* ]] && checks=(--floor)
+    # The load generator names the dispatch of the worker it started, as `saga start
+    # --dispatch` does; `unnamed` starts as the temporal CLI does without a memo.
+    local named=()
+    case $config in
+      default) named=(--dispatch local) ;;
+      remote) named=(--dispatch remote) ;;
+    esac
     "$BENCH" --label "$config" --sagas "$n" --concurrency "$c" --task-queue "$queue" \
       --warmup "$WARMUP" --worker-pid "$WORKER_PID" --server-pid "$SERVER_PID" \
-      "${checks[@]}" "${INTAKE_ARGS[@]}" --json --quiet \
+      "${checks[@]}" "${named[@]}" "${INTAKE_ARGS[@]}" --json --quiet \
       >"$dir/report.json" 2>"$dir/bench.log" || ok=
     stop_worker
   fi

@@ -51,6 +51,18 @@ pub struct BenchArgs {
     /// worker behind the intake (give the same `--task-queue` for the messages to name it).
     #[arg(long, value_name = "URL")]
     pub intake: Option<String>,
+    /// Name in each start request how the worker under test runs the steps, as
+    /// `saga start --dispatch` does (`local` for `saga worker` all in one, `remote` for split
+    /// roles): the saga then records no patch marker for its first step. `auto` names nothing,
+    /// as a start by the `temporal` CLI without a memo. The intake names its own.
+    #[arg(
+        long,
+        value_enum,
+        default_value_t,
+        conflicts_with = "intake",
+        hide_possible_values = true
+    )]
+    pub dispatch: saga_worker::roles::DispatchChoice,
     /// Task queue the worker under test polls.
     #[arg(long, env = "SAGA_TASK_QUEUE", default_value = config::DEFAULT_TASK_QUEUE)]
     pub task_queue: String,

@@ -4,6 +4,7 @@
 use super::{BenchArgs, process::process_is_running, workload::bench_order};
 use saga_protos::Order;
 use saga_worker::config;
+use saga_workflows::Dispatch;
 use std::{
     sync::{
         Arc,
@@ -136,8 +137,8 @@ async fn watchdog(
 /// How the sagas are started.
 #[derive(Clone)]
 enum Starter {
-    /// A start request to the server, as any client sends it.
-    Server,
+    /// A start request to the server, as any client sends it, naming the dispatch or not.
+    Server { dispatch: Option<Dispatch> },
     /// A post to the worker's order intake (`saga worker --intake`).
     Intake {
         http: reqwest::Client,
@@ -148,7 +149,9 @@ enum Starter {
 impl Starter {
     fn new(args: &BenchArgs) -> anyhow::Result<Self> {
         Ok(match &args.intake {
-            None => Self::Server,
+            None => Self::Server {
+                dispatch: args.dispatch.named(),
+            },
             Some(url) => Self::Intake {
                 http: reqwest::Client::builder()
                     .timeout(Duration::from_secs(30))
@@ -163,7 +166,7 @@ impl Starter {
     /// bench sagas are told apart; the intake names it as `saga start` does.
     fn workflow_id(&self, order_id: &str) -> String {
         match self {
-            Self::Server => format!("bench-{order_id}"),
+            Self::Server { .. } => format!("bench-{order_id}"),
             Self::Intake { .. } => saga_worker::launch::workflow_id(order_id),
         }
     }
@@ -175,15 +178,18 @@ impl Starter {
         order: &Order,
     ) -> Result<String, String> {
         match self {
-            Self::Server => {
+            Self::Server { dispatch } => {
                 let workflow_id = self.workflow_id(&order.order_id);
                 let input = RawValue::from_value(order, &PayloadConverter::serde_json());
                 // As `saga start` does: no execution timeout, the contract's search attributes.
-                let options = WorkflowStartOptions::new(task_queue, &workflow_id)
+                let mut options = WorkflowStartOptions::new(task_queue, &workflow_id)
                     .search_attributes(saga_worker::launch::initial_search_attributes(
                         &order.order_id,
                     ))
                     .build();
+                if let Some(dispatch) = *dispatch {
+                    saga_worker::launch::name_dispatch(&mut options, dispatch);
+                }
                 client
                     .start_workflow(UntypedWorkflow::new(config::WORKFLOW_TYPE), input, options)
                     .await

@@ -23,18 +23,20 @@
 //!
 //! That upsert is a visibility write, the dearest thing a saga asks of the server after the
 //! workflow task itself (about 1 ms of a dev server's CPU, docs/performance.md). A starter that
-//! runs the saga's first workflow task itself, such as a worker starting sagas with eager
-//! workflow start, knows the mode that task will use and can name it in the start request's
-//! memo ([`DISPATCH_MEMO`]): the start event then records the choice, and the history needs no
-//! marker for it. A worker that prefers the other mode still switches at the first activity,
-//! with a change marker, as for any later activity.
+//! knows how the deployment's workers run the steps (a worker starting sagas with eager
+//! workflow start, which runs the first workflow task itself; a command told the deployment's
+//! mode) can name it in the start request's memo ([`DISPATCH_MEMO`]): the start event then
+//! records the choice, and the history needs no marker for it. A worker that prefers the other
+//! mode still switches at the first activity, with a change marker, as for any later activity;
+//! so a wrong name costs what no name costs.
 
 use crate::{context::SagaContext, options::Dispatch};
 
 /// The start request's memo key under which a starter can name the saga's dispatch (`local` or
 /// `remote`), so that the first activity's choice is recorded by the start event instead of a
-/// patch marker and its `TemporalChangeVersion` upsert. Only a starter that knows which worker
-/// runs the first workflow task (eager workflow start by that worker) should set it.
+/// patch marker and its `TemporalChangeVersion` upsert. A starter sets it when it knows how the
+/// workers that will run the saga dispatch; a worker that prefers the other mode records a
+/// change at the first activity, which costs what an unnamed start costs.
 pub const DISPATCH_MEMO: &str = "SagaDispatch";
 
 /// The dispatch decisions of one saga so far.

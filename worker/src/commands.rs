@@ -10,6 +10,7 @@ use saga_worker::{
     run_worker::{self, WorkerSettings},
     status,
 };
+use saga_workflows::Dispatch;
 use std::{io::Read as _, path::Path, process::ExitCode};
 
 pub fn init_logging(json: bool, is_worker: bool) {
@@ -103,12 +104,13 @@ pub async fn start(
     wait: bool,
     workflow_id: Option<String>,
     task_queue: &str,
+    dispatch: Option<Dispatch>,
 ) -> anyhow::Result<ExitCode> {
     let order = read_order(file)?;
     let client = client().await?;
     search_attributes(&client).await?;
     let workflow_id = workflow_id.unwrap_or_else(|| launch::workflow_id(&order.order_id));
-    let started = launch::start(&client, task_queue, &workflow_id, &order).await?;
+    let started = launch::start_named(&client, task_queue, &workflow_id, &order, dispatch).await?;
     println!("started {} (run {})", started.workflow_id, started.run_id);
     println!("web ui: {}", ui_link(&started.workflow_id, &started.run_id));
     if !wait {
@@ -155,7 +157,11 @@ fn print_outcome(history: &SagaHistory) {
     println!("path: {}", history.path.join(" → "));
 }
 
-pub async fn scenarios(task_queue: &str, json: bool) -> anyhow::Result<ExitCode> {
+pub async fn scenarios(
+    task_queue: &str,
+    json: bool,
+    dispatch: Option<Dispatch>,
+) -> anyhow::Result<ExitCode> {
     use saga_worker::scenario_report::{Report, ScenarioRun, output_width};
     let client = client().await?;
     search_attributes(&client).await?;
@@ -166,7 +172,8 @@ pub async fn scenarios(task_queue: &str, json: bool) -> anyhow::Result<ExitCode>
         order.order_id = scenario.fresh_order_id();
         async move {
             let workflow_id = launch::workflow_id(&order.order_id);
-            let started = launch::start(&client, task_queue, &workflow_id, &order).await?;
+            let started =
+                launch::start_named(&client, task_queue, &workflow_id, &order, dispatch).await?;
             let history = launch::wait(&client, &started).await?;
             let link = ui_link(&started.workflow_id, &started.run_id);
             anyhow::Ok(ScenarioRun::new(

@@ -36,11 +36,10 @@ use axum::{
     response::{IntoResponse, Response},
     routing::{get, post},
 };
-use saga_workflows::{DISPATCH_MEMO, Dispatch, OrderSaga};
+use saga_workflows::{Dispatch, OrderSaga};
 use serde::Serialize;
 use std::net::SocketAddr;
 use temporalio_client::{Client, WorkflowIdReusePolicy, errors::WorkflowStartError};
-use temporalio_common::MemoValues;
 use tokio::{net::TcpListener, sync::watch};
 
 /// What the intake needs to start a saga.
@@ -173,9 +172,7 @@ async fn take_order(State(intake): State<Intake>, body: Bytes) -> Response {
         // request can record how that task dispatches the steps: the saga then needs no patch
         // marker for it, nor the visibility write of the upsert the SDK adds to a marker. (A
         // task that runs elsewhere after all follows the memo, or records its own choice.)
-        let mut memo = MemoValues::new();
-        memo.insert(DISPATCH_MEMO, intake.dispatch.as_str().to_owned());
-        options.memo = Some(memo);
+        launch::name_dispatch(&mut options, intake.dispatch);
     } else {
         tracing::info!(
             %workflow_id,

@@ -6,12 +6,13 @@ use crate::{
 };
 use anyhow::Context as _;
 use saga_protos::Order;
-use saga_workflows::OrderSaga;
 use saga_workflows::visibility::{ORDER_ID, RUNNING, SAGA_OUTCOME};
+use saga_workflows::{DISPATCH_MEMO, Dispatch, OrderSaga};
 use temporalio_client::{
     Client, WorkflowFetchHistoryOptions, WorkflowGetResultOptions, WorkflowStartOptions,
 };
 use temporalio_common::{
+    MemoValues,
     data_converters::{PayloadConverter, RawValue},
     protos::temporal::api::enums::v1::EventType,
     search_attributes::SearchAttributes,
@@ -29,15 +30,31 @@ pub struct Started {
     pub run_id: String,
 }
 
-/// Starts an `OrderSaga` for `order` on `task_queue` under `workflow_id`.
+/// Starts an `OrderSaga` for `order` on `task_queue` under `workflow_id`, naming no dispatch:
+/// the worker that runs its first step records its choice in the history.
 pub async fn start(
     client: &Client,
     task_queue: &str,
     workflow_id: &str,
     order: &Order,
 ) -> anyhow::Result<Started> {
+    start_named(client, task_queue, workflow_id, order, None).await
+}
+
+/// As [`start`], naming in the start request how the deployment's workers run the steps, when
+/// `dispatch` is given ([`name_dispatch`]).
+pub async fn start_named(
+    client: &Client,
+    task_queue: &str,
+    workflow_id: &str,
+    order: &Order,
+    dispatch: Option<Dispatch>,
+) -> anyhow::Result<Started> {
     let encrypted = crate::encryption::encrypts(client).await;
-    let (input, options) = start_request(encrypted, task_queue, workflow_id, order);
+    let (input, mut options) = start_request(encrypted, task_queue, workflow_id, order);
+    if let Some(dispatch) = dispatch {
+        name_dispatch(&mut options, dispatch);
+    }
     let handle = client
         .start_workflow(OrderSaga::run, input, options)
         .await
@@ -74,6 +91,20 @@ pub fn start_request(
         .static_details(details)
         .build();
     (input, options)
+}
+
+/// Names in the start request's memo ([`DISPATCH_MEMO`]) how the saga's first step runs, so
+/// that the start event records the choice: a worker that runs the steps that way then needs no
+/// patch marker for it, nor the `TemporalChangeVersion` upsert the SDK adds to a marker (a
+/// visibility write, about a tenth of a dev server's throughput, docs/performance.md). A worker
+/// that prefers the other way records a change at the first step instead, which costs what an
+/// unnamed start costs; so a wrong name is never dearer than none. For starters that know the
+/// deployment: `saga start --dispatch`, the intake (the worker itself), `saga-bench --dispatch`.
+/// Any client can do the same: `temporal workflow start --memo 'SagaDispatch="local"'`.
+pub fn name_dispatch(options: &mut WorkflowStartOptions, dispatch: Dispatch) {
+    let mut memo = MemoValues::new();
+    memo.insert(DISPATCH_MEMO, dispatch.as_str().to_owned());
+    options.memo = Some(memo);
 }
 
 /// The Web UI page of a workflow.

@@ -117,6 +117,8 @@ enum Command {
         /// Task queue the worker polls.
         #[arg(long, env = "SAGA_TASK_QUEUE", default_value = saga_worker::config::DEFAULT_TASK_QUEUE)]
         task_queue: String,
+        #[command(flatten)]
+        dispatch: NamedDispatch,
     },
     /// Run the design's seven scenarios against a running server and worker and print a table.
     ///
@@ -146,6 +148,8 @@ enum Command {
         /// Print one JSON document (shape below) instead of the table, for scripts.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        dispatch: NamedDispatch,
     },
     /// Print a workflow's full event history as JSON, the format the Web UI exports and the
     /// replay tests read (`saga history ID > workflows/tests/histories/NAME.json`).
@@ -173,6 +177,30 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// `--dispatch` of the commands that start sagas.
+#[derive(Debug, clap::Args)]
+struct NamedDispatch {
+    /// How the deployment's workers run the steps, named in each start request so that the
+    /// saga records no patch marker for its first step (nor the search attribute upsert the SDK
+    /// adds to one): `local` for an all-in-one worker, `remote` for split roles; `auto` (the
+    /// default) names nothing and leaves the choice to the worker. A wrong name costs what no
+    /// name costs. Shares SAGA_DISPATCH with `saga worker`.
+    #[arg(
+        long = "dispatch",
+        env = "SAGA_DISPATCH",
+        value_enum,
+        default_value_t,
+        hide_possible_values = true
+    )]
+    choice: saga_worker::roles::DispatchChoice,
+}
+
+impl NamedDispatch {
+    fn named(&self) -> Option<saga_workflows::Dispatch> {
+        self.choice.named()
+    }
 }
 
 fn main() -> ExitCode {
@@ -247,8 +275,13 @@ async fn run(cli: Cli) -> ExitCode {
             wait,
             workflow_id,
             task_queue,
-        } => commands::start(&file, wait, workflow_id, &task_queue).await,
-        Command::Scenarios { task_queue, json } => commands::scenarios(&task_queue, json).await,
+            dispatch,
+        } => commands::start(&file, wait, workflow_id, &task_queue, dispatch.named()).await,
+        Command::Scenarios {
+            task_queue,
+            json,
+            dispatch,
+        } => commands::scenarios(&task_queue, json, dispatch.named()).await,
         Command::History { workflow_id } => commands::history(&workflow_id).await,
         Command::Status { order_id, json } => commands::status(&order_id, json).await,
         Command::CodecServer(args) => commands::codec_server(&args).await,

@@ -243,6 +243,18 @@ pub enum DispatchChoice {
     Remote,
 }
 
+impl DispatchChoice {
+    /// What a starter names in the start request ([`crate::launch::name_dispatch`]): the mode
+    /// forced, or nothing for `auto`, which only the worker's topology decides.
+    pub fn named(self) -> Option<Dispatch> {
+        match self {
+            Self::Auto => None,
+            Self::Local => Some(Dispatch::Local),
+            Self::Remote => Some(Dispatch::Remote),
+        }
+    }
+}
+
 impl std::fmt::Display for Roles {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         use clap::ValueEnum as _;

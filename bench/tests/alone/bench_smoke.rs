@@ -180,7 +180,7 @@ fn run_script(
 }
 
 /// `scripts/bench-compare.sh` end to end at toy size: a fresh dev server per run, every
-/// configuration (this worker three ways, the Python peer three ways, its virtualenv created on
+/// configuration (this worker four ways, the Python peer three ways, its virtualenv created on
 /// first use, the TypeScript peer two ways after `npm ci`, `saga-floor` with no step and with
 /// the saga's events, each both ways), every answer checked, medians and goal ratios printed.
 /// What it measures is not judged here; that it runs from a clone is.
@@ -220,6 +220,7 @@ fn the_comparison_script_runs_every_configuration_and_prints_the_goals() {
         "shape-intake",
         "ts",
         "ts-local",
+        "unnamed",
     ];
     assert_eq!(labels, every.into());
     // A throughput and a latency run each.
@@ -237,21 +238,24 @@ fn the_comparison_script_runs_every_configuration_and_prints_the_goals() {
 
     let summary = std::fs::read_to_string(out_dir.path().join("summary.txt")).unwrap();
     // Both sets of goals (through the server, through the intake), four measures each, every
-    // one judged against a peer figure of the same round.
+    // one judged against a peer figure of the same round; and the start that names no dispatch
+    // against the first set, shown beside it and not counted.
     let verdicts: Vec<&str> = summary
         .lines()
         .filter(|l| l.starts_with("  ") && l.contains(" goal "))
         .collect();
-    assert_eq!(verdicts.len(), 8, "{summary}");
-    for line in verdicts {
+    assert_eq!(verdicts.len(), 12, "{summary}");
+    for line in &verdicts {
         assert!(
             line.contains('[')
-                && [" met ", "MISSED", "out of reach"]
+                && [" met ", "MISSED", "out of reach", "met, beside"]
                     .iter()
                     .any(|verdict| line.contains(verdict)),
             "{line}"
         );
     }
+    let beside = verdicts.iter().filter(|l| l.contains(", beside)")).count();
+    assert_eq!(beside, 4, "{summary}");
     assert!(
         summary.contains("wrong or missing answers across all runs: 0"),
         "{summary}"

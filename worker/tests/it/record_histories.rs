@@ -168,9 +168,7 @@ async fn record_histories_named_by_the_starter() {
         .unwrap();
     let id = "history-memo-switched";
     let (input, mut options) = launch::start_request(false, &split.task_queue(), id, &order);
-    let mut memo = temporalio_common::MemoValues::new();
-    memo.insert(saga_workflows::DISPATCH_MEMO, "local".to_owned());
-    options.memo = Some(memo);
+    launch::name_dispatch(&mut options, saga_workflows::Dispatch::Local);
     client
         .start_workflow(saga_workflows::OrderSaga::run, input, options)
         .await

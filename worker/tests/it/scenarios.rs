@@ -176,3 +176,120 @@ async fn saga_start_wait_reports_the_path_and_saga_status_the_rows() {
     assert_eq!(kinds, ["Reserve", "Release"]);
     assert_eq!(status["notifications"], serde_json::json!([]));
 }
+
+/// The dispatch choices a history records: its patch markers, and whether the SDK's
+/// `TemporalChangeVersion` upsert came with them.
+async fn recorded_choices(
+    client: &temporalio_client::Client,
+    workflow_id: &str,
+) -> (Vec<String>, bool) {
+    use temporalio_common::protos::{
+        coresdk::common::decode_change_marker_details,
+        temporal::api::history::v1::history_event::Attributes,
+    };
+    let mut markers = Vec::new();
+    let mut change_version = false;
+    for event in support::history_events(client, workflow_id).await {
+        match event.attributes {
+            Some(Attributes::MarkerRecordedEventAttributes(m)) if m.marker_name == "core_patch" => {
+                markers.push(decode_change_marker_details(&m.details).unwrap().0);
+            }
+            Some(Attributes::UpsertWorkflowSearchAttributesEventAttributes(u)) => {
+                let fields = u.search_attributes.map(|s| s.indexed_fields);
+                change_version |= fields.is_some_and(|f| f.contains_key("TemporalChangeVersion"));
+            }
+            _ => {}
+        }
+    }
+    (markers, change_version)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_start_that_names_the_dispatch_spares_the_saga_its_patch_marker() {
+    let server = DevServer::start();
+    let data = tempfile::tempdir().unwrap();
+    let _worker = WorkerProcess::start(&server, data.path(), &[]);
+    let client = server.client().await;
+    let saga = |args: &[&str], dispatch: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_saga"))
+            .args(args)
+            .env("TEMPORAL_ADDRESS", server.address())
+            .env("SAGA_DISPATCH", dispatch)
+            .output()
+            .unwrap()
+    };
+
+    // Named as the all-in-one worker runs the steps: the start event records the choice.
+    let out = saga(&["scenarios", "--json"], "local");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(report["all_match"], true, "{report:#}");
+    for row in report["scenarios"].as_array().unwrap() {
+        let workflow_id = row["workflow_id"].as_str().unwrap();
+        assert_eq!(
+            recorded_choices(&client, workflow_id).await,
+            (vec![], false),
+            "{workflow_id}"
+        );
+    }
+
+    // Named by the temporal CLI, as docs/operations.md shows it (an order of its own: each
+    // saga here saves a different one).
+    let mut order: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(testdata("scenario-7.json")).unwrap()).unwrap();
+    order["order_id"] = saga_protos::scenario::SCENARIOS[6].fresh_order_id().into();
+    let files = tempfile::tempdir().unwrap();
+    let cli_order = files.path().join("cli-order.json");
+    std::fs::write(&cli_order, order.to_string()).unwrap();
+    let order = testdata("scenario-7.json");
+    let order = order.to_str().unwrap();
+    let out = server.cli(&[
+        "workflow",
+        "execute",
+        "--type",
+        "OrderSaga",
+        "--task-queue",
+        "order-saga",
+        "--workflow-id",
+        "cli-named-local",
+        "--input-file",
+        cli_order.to_str().unwrap(),
+        "--memo",
+        "SagaDispatch=\"local\"",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        recorded_choices(&client, "cli-named-local").await,
+        (vec![], false)
+    );
+
+    // Named wrong: the worker records a change at the first step, as an unnamed start records
+    // its choice, and the saga takes its path all the same.
+    let out = saga(
+        &["start", "--wait", "--workflow-id", "named-remote", order],
+        "remote",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        recorded_choices(&client, "named-remote").await,
+        (vec!["saga-dispatch-local@0".to_owned()], true)
+    );
+
+    // Unnamed: the worker records its choice.
+    let out = saga(&["scenarios", "--json"], "auto");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["all_match"], true, "{report:#}");
+    let workflow_id = report["scenarios"][6]["workflow_id"].as_str().unwrap();
+    assert_eq!(
+        recorded_choices(&client, workflow_id).await,
+        (vec!["saga-dispatch-local".to_owned()], true)
+    );
+}
