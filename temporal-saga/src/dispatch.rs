@@ -5,7 +5,7 @@
 //! |---|---|---|
 //! | nothing yet (the saga's first activity) | the worker's `dispatch` | marker `saga-dispatch-<mode>` |
 //! | the start request's memo names `<mode>` under [`DISPATCH_MEMO`] (the saga's first activity) | `<mode>`, or the worker's `dispatch` if it prefers the other | nothing, or marker `saga-dispatch-<mode>@0` |
-//! | `saga-dispatch-<mode>` | `<mode>` | — |
+//! | `saga-dispatch-<mode>`, whatever the memo names (a worker that did not read the memo ran the first task) | `<mode>` | — |
 //! | the previous activity's mode, which the worker does not prefer | the worker's `dispatch` | marker `saga-dispatch-<mode>@<n>` |
 //! | `saga-dispatch-<mode>@<n>` at this activity | `<mode>` | — |
 //! | no dispatch marker at all: a saga started before the choice was recorded | the worker's `legacy_dispatch` | — |
@@ -60,30 +60,12 @@ pub fn change_marker(mode: Dispatch, n: u32) -> String {
 
 /// How the next activity runs; records the choice when it is new.
 pub(crate) fn next<C: SagaContext>(ctx: &C, preferred: Dispatch, legacy: Dispatch) -> Dispatch {
-    let mut decisions = ctx.read_saga(|s| s.dispatch);
-    if decisions.current.is_none()
-        && let Some(named) = ctx.start_memo(DISPATCH_MEMO).and_then(|m| m.parse().ok())
-    {
-        // The starter decided the first activity; this one is taken as a change from it.
-        decisions.current = Some(named);
-    }
+    let decisions = ctx.read_saga(|s| s.dispatch);
     // Replaying, the history decides; otherwise the worker does, and says so in the history.
     let replaying = ctx.is_replaying();
     let mode = match decisions.current {
-        None if replaying => [Dispatch::Local, Dispatch::Remote]
-            .into_iter()
-            .find(|&mode| ctx.patched(&first_marker(mode)))
-            .unwrap_or(legacy),
-        None => {
-            ctx.patched(&first_marker(preferred));
-            preferred
-        }
-        Some(current) => {
-            let other = current.other();
-            let changes = (replaying || preferred == other)
-                && ctx.patched(&change_marker(other, decisions.count));
-            if changes { other } else { current }
-        }
+        None => first(ctx, preferred, legacy, replaying),
+        Some(current) => after(ctx, current, preferred, decisions.count, replaying),
     };
     ctx.with_saga(|s| {
         s.dispatch = Decisions {
@@ -92,6 +74,49 @@ pub(crate) fn next<C: SagaContext>(ctx: &C, preferred: Dispatch, legacy: Dispatc
         }
     });
     mode
+}
+
+/// How the saga's first activity runs.
+fn first<C: SagaContext>(
+    ctx: &C,
+    preferred: Dispatch,
+    legacy: Dispatch,
+    replaying: bool,
+) -> Dispatch {
+    // A marker for the first activity decides a replay even when the start request named a
+    // mode: a worker older than the memo's use by starters (5a466f0) ran the first task of such
+    // a saga and recorded its own choice. (Replaying, `patched` of an id the history lacks
+    // records nothing.)
+    let recorded = || {
+        [Dispatch::Local, Dispatch::Remote]
+            .into_iter()
+            .find(|&mode| ctx.patched(&first_marker(mode)))
+    };
+    if replaying && let Some(mode) = recorded() {
+        return mode;
+    }
+    match ctx.start_memo(DISPATCH_MEMO).and_then(|m| m.parse().ok()) {
+        // The starter decided the first activity; this one is taken as a change from it.
+        Some(named) => after(ctx, named, preferred, 0, replaying),
+        None if replaying => legacy,
+        None => {
+            ctx.patched(&first_marker(preferred));
+            preferred
+        }
+    }
+}
+
+/// How the `count`th activity runs (from 0), the one before it having run as `current`.
+fn after<C: SagaContext>(
+    ctx: &C,
+    current: Dispatch,
+    preferred: Dispatch,
+    count: u32,
+    replaying: bool,
+) -> Dispatch {
+    let other = current.other();
+    let changes = (replaying || preferred == other) && ctx.patched(&change_marker(other, count));
+    if changes { other } else { current }
 }
 
 #[cfg(test)]

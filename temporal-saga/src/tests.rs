@@ -708,6 +708,25 @@ async fn a_replay_follows_the_dispatch_the_starter_named_whatever_the_worker_pre
 }
 
 #[tokio::test]
+async fn a_replay_follows_a_first_marker_that_a_worker_recorded_despite_the_memo() {
+    // A worker that did not read the memo ran the saga's first task as it preferred.
+    for (marker, expected) in [
+        ("saga-dispatch-remote", Dispatch::Remote),
+        ("saga-dispatch-local", Dispatch::Local),
+    ] {
+        let ctx = Fake::replaying(&[marker]).with_memo(DISPATCH_MEMO, expected.other().as_str());
+        trip(SagaOptions::default())
+            .run(&ctx, vec![])
+            .await
+            .unwrap();
+        assert!(
+            ctx.calls.borrow().iter().all(|c| c.dispatch == expected),
+            "{marker}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn a_memo_that_names_no_dispatch_is_ignored() {
     let ctx = Fake::new().with_memo(DISPATCH_MEMO, "somewhere");
     trip(SagaOptions::default())

@@ -96,7 +96,8 @@ pub fn start_request(
 /// Names in the start request's memo ([`DISPATCH_MEMO`]) how the saga's first step runs, so
 /// that the start event records the choice: a worker that runs the steps that way then needs no
 /// patch marker for it, nor the `TemporalChangeVersion` upsert the SDK adds to a marker (a
-/// visibility write, about a tenth of a dev server's throughput, docs/performance.md). A worker
+/// visibility write: without it 1 to 3.5 % more sagas a second through a dev server,
+/// docs/performance.md). A worker
 /// that prefers the other way records a change at the first step instead, which costs what an
 /// unnamed start costs; so a wrong name is never dearer than none. For starters that know the
 /// deployment: `saga start --dispatch`, the intake (the worker itself), `saga-bench --dispatch`.

@@ -27,5 +27,5 @@ pub mod visibility;
 
 pub use config::{Dispatch, Patience, Routing, SagaConfig};
 pub use saga::{OrderSaga, SagaState, Waiting};
-/// The start memo key in which a starter that runs the first workflow task names the dispatch.
+/// The start memo key in which a starter that knows the deployment's mode names the dispatch.
 pub use temporal_saga::DISPATCH_MEMO;

@@ -204,6 +204,21 @@ async fn recorded_choices(
     (markers, change_version)
 }
 
+/// Asserts that a success-scenario saga completed on the design's path.
+async fn succeeded(client: &temporalio_client::Client, workflow_id: &str) {
+    let started = Started {
+        workflow_id: workflow_id.to_owned(),
+        run_id: String::new(),
+    };
+    let history = launch::wait(client, &started).await.unwrap();
+    assert_eq!(history.closed, Closed::Completed, "{workflow_id}");
+    assert_eq!(
+        history.path,
+        saga_protos::scenario::SCENARIOS[6].path,
+        "{workflow_id}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_start_that_names_the_dispatch_spares_the_saga_its_patch_marker() {
     let server = DevServer::start();
@@ -241,8 +256,6 @@ async fn a_start_that_names_the_dispatch_spares_the_saga_its_patch_marker() {
     let files = tempfile::tempdir().unwrap();
     let cli_order = files.path().join("cli-order.json");
     std::fs::write(&cli_order, order.to_string()).unwrap();
-    let order = testdata("scenario-7.json");
-    let order = order.to_str().unwrap();
     let out = server.cli(&[
         "workflow",
         "execute",
@@ -266,11 +279,19 @@ async fn a_start_that_names_the_dispatch_spares_the_saga_its_patch_marker() {
         recorded_choices(&client, "cli-named-local").await,
         (vec![], false)
     );
+    succeeded(&client, "cli-named-local").await;
 
     // Named wrong: the worker records a change at the first step, as an unnamed start records
     // its choice, and the saga takes its path all the same.
+    let sample = testdata("scenario-7.json");
     let out = saga(
-        &["start", "--wait", "--workflow-id", "named-remote", order],
+        &[
+            "start",
+            "--wait",
+            "--workflow-id",
+            "named-remote",
+            sample.to_str().unwrap(),
+        ],
         "remote",
     );
     assert!(
@@ -282,6 +303,7 @@ async fn a_start_that_names_the_dispatch_spares_the_saga_its_patch_marker() {
         recorded_choices(&client, "named-remote").await,
         (vec!["saga-dispatch-local@0".to_owned()], true)
     );
+    succeeded(&client, "named-remote").await;
 
     // Unnamed: the worker records its choice.
     let out = saga(&["scenarios", "--json"], "auto");
