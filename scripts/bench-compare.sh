@@ -174,8 +174,9 @@ stop_worker() {
 #
 # Why a server per run: an in-memory dev server grows with every saga it has run, and a dozen
 # configurations rotating one place a round over three rounds do not share the places fairly
-# (with twelve, the first ran 1st, 12th and 11th; the eighth 8th, 7th and 6th). A fresh server gives every
-# run the same start; the rotation still spreads the machine's drift over the configurations.
+# (with twelve, the first ran 1st, 12th and 11th; the eighth 8th, 7th and 6th). A fresh server
+# gives every run the same start; the rotation still spreads the machine's drift over the
+# configurations.
 run() {
   local config=$1 scenario=$2 round=$3 n=$4 c=$5
   local name=$config-$scenario-c$c-r$round

@@ -84,9 +84,9 @@ fn first<C: SagaContext>(
     replaying: bool,
 ) -> Dispatch {
     // A marker for the first activity decides a replay even when the start request named a
-    // mode: a worker older than the memo's use by starters (5a466f0) ran the first task of such
-    // a saga and recorded its own choice. (Replaying, `patched` of an id the history lacks
-    // records nothing.)
+    // mode: a worker from before the memo was read (5a466f0) that ran the saga's first task
+    // recorded its own choice. (Replaying, `patched` of an id the history lacks records
+    // nothing.)
     let recorded = || {
         [Dispatch::Local, Dispatch::Remote]
             .into_iter()

@@ -93,15 +93,15 @@ pub fn start_request(
     (input, options)
 }
 
-/// Names in the start request's memo ([`DISPATCH_MEMO`]) how the saga's first step runs, so
-/// that the start event records the choice: a worker that runs the steps that way then needs no
-/// patch marker for it, nor the `TemporalChangeVersion` upsert the SDK adds to a marker (a
-/// visibility write: without it 1 to 3.5 % more sagas a second through a dev server,
-/// docs/performance.md). A worker
-/// that prefers the other way records a change at the first step instead, which costs what an
-/// unnamed start costs; so a wrong name is never dearer than none. For starters that know the
-/// deployment: `saga start --dispatch`, the intake (the worker itself), `saga-bench --dispatch`.
-/// Any client can do the same: `temporal workflow start --memo 'SagaDispatch="local"'`.
+/// Names in the start request's memo ([`DISPATCH_MEMO`]; the only memo this project's starters
+/// send, so it replaces any) how the saga's first step runs, so that the start event records
+/// the choice: a worker that runs the steps that way then needs no patch marker for it, nor the
+/// `TemporalChangeVersion` upsert the SDK adds to a marker (a visibility write: without it 1 to
+/// 3.5 % more sagas a second through a dev server, docs/performance.md). A worker that prefers
+/// the other way records a change at the first step instead, which costs what an unnamed start
+/// costs; so a wrong name is never dearer than none. For starters that know the deployment:
+/// `saga start --dispatch`, the intake (the worker itself), `saga-bench --dispatch`. Any client
+/// can do the same: `temporal workflow start --memo 'SagaDispatch="local"'`.
 pub fn name_dispatch(options: &mut WorkflowStartOptions, dispatch: Dispatch) {
     let mut memo = MemoValues::new();
     memo.insert(DISPATCH_MEMO, dispatch.as_str().to_owned());
