@@ -14,7 +14,7 @@ use std::{
 use support::{
     DevServer, WorkerProcess, free_port, fresh_id,
     observe::{sample, scrape, state},
-    order_with_id,
+    order_with_id, saga_cli,
 };
 use temporalio_client::Client;
 
@@ -276,18 +276,6 @@ fn registered_attributes(server: &DevServer) -> BTreeSet<String> {
         .as_object()
         .map(|m| m.keys().cloned().collect())
         .unwrap_or_default()
-}
-
-fn saga_cli(server: &DevServer, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_saga"));
-    cmd.args(args)
-        .env("TEMPORAL_ADDRESS", server.address())
-        .env("TEMPORAL_NAMESPACE", "default")
-        .env_remove("COLUMNS");
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd.output().expect("running saga")
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -226,12 +226,7 @@ async fn a_start_that_names_the_dispatch_spares_the_saga_its_patch_marker() {
     let _worker = WorkerProcess::start(&server, data.path(), &[]);
     let client = server.client().await;
     let saga = |args: &[&str], dispatch: &str| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_saga"))
-            .args(args)
-            .env("TEMPORAL_ADDRESS", server.address())
-            .env("SAGA_DISPATCH", dispatch)
-            .output()
-            .unwrap()
+        support::saga_cli(&server, args, &[("SAGA_DISPATCH", dispatch)])
     };
 
     // Named as the all-in-one worker runs the steps: the start event records the choice.

@@ -19,6 +19,20 @@ use std::{
 };
 use temporalio_client::Client;
 
+/// Runs a `saga` command against `server` (default namespace, no `COLUMNS` from the caller)
+/// with `env` added, and waits for it.
+pub fn saga_cli(server: &DevServer, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    let mut cmd = Command::new(saga_bin());
+    cmd.args(args)
+        .env("TEMPORAL_ADDRESS", server.address())
+        .env("TEMPORAL_NAMESPACE", "default")
+        .env_remove("COLUMNS");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("running saga")
+}
+
 /// The `saga` binary: this package's own in the worker's tests; beside the test binary
 /// (`target/<profile>/saga`) in the tests of a package above the worker, which cargo builds
 /// with the workspace (`cargo build -p saga-worker` builds it alone).
