@@ -99,6 +99,10 @@ impl NoStepSaga {
     }
 }
 
+/// The worker's allocator (worker/src/main.rs), so that this floor measures the same SDK work.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
