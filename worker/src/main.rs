@@ -205,13 +205,14 @@ impl NamedDispatch {
 
 /// A worker allocates and frees on every message between the SDK's layers (payloads, commands,
 /// metrics attributes); with glibc's malloc that was 28 % of the instructions it ran a saga.
-/// mimalloc's thread-local free lists spend 9 to 16 % less CPU a saga for 1 to 2.5 MiB more
+/// mimalloc's thread-local free lists spend 9 to 16 % less CPU a saga for 1.3 to 2.3 MiB more
 /// peak memory (docs/performance-history.md, "mimalloc as the allocator").
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     limit_malloc_arenas();
+    no_transparent_huge_pages();
     let cli = Cli::parse();
     let runtime = match &cli.command {
         Command::Worker { tuning, .. } => tuning.runtime(),
@@ -232,14 +233,30 @@ fn main() -> ExitCode {
 /// threads). It gives each thread that allocates an arena of its own (up to eight per core) and
 /// keeps what is freed in it; before the worker's own allocations moved to mimalloc, those
 /// arenas held about 3.5 MiB of peak RSS at 100 concurrent sagas, for no CPU gained
-/// (docs/performance-history.md, "Memory"). Two arenas are enough for two cores.
-/// `MALLOC_ARENA_MAX` still decides when set.
+/// (docs/performance-history.md, "Memory: where the intake's extra megabytes are"). Two arenas
+/// are enough for two cores. `MALLOC_ARENA_MAX` still decides when set.
 fn limit_malloc_arenas() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
         // SAFETY: mallopt only sets an allocator parameter, and no other thread exists yet.
         unsafe {
             libc::mallopt(libc::M_ARENA_MAX, 2);
+        }
+    }
+}
+
+/// mimalloc is built not to ask for transparent huge pages, but a kernel that gives them to
+/// every process (`/sys/kernel/mm/transparent_hugepage/enabled` set to `always`, as on many
+/// distributions) would back its memory with 2 MiB pages anyway: with them a worker's peak
+/// memory grew by 57 to 73 % (docs/performance-history.md, "mimalloc as the allocator"), for
+/// no CPU gain measured. `MIMALLOC_ALLOW_THP`, when set, decides
+/// instead (mimalloc reads it too).
+fn no_transparent_huge_pages() {
+    #[cfg(target_os = "linux")]
+    if std::env::var_os("MIMALLOC_ALLOW_THP").is_none() {
+        // SAFETY: PR_SET_THP_DISABLE sets one flag of this process and touches no memory.
+        unsafe {
+            libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
         }
     }
 }
