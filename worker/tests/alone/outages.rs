@@ -14,6 +14,7 @@ use crate::support;
 use saga_activities::{Service, testing::PrivatePostgres};
 use saga_protos::{
     Order,
+    ids::TransactionType,
     scenario::{SAGA_FAILED, SCENARIOS, Scenario, activity::*},
 };
 use saga_worker::{
@@ -59,50 +60,76 @@ fn orders_of(prefix: &str, n: usize) -> Vec<Order> {
 /// than 90 s to report itself waiting (well under it alone), and once more than 150 s. What is
 /// looked for only exists while the outage lasts, so the callers wait as long as the outage
 /// leaves room for (150 s, or more for the five-minute one): a busy machine then finds it,
-/// and nothing else changes.
+/// and nothing else changes. Giving up, it prints what each saga showed at the last look and
+/// the workers' last lines (`logs`).
 async fn eventually<T>(
     what: &str,
     within: Duration,
     client: &Client,
     started: &[Started],
+    logs: impl Fn() -> String,
     check: impl Fn(&saga_workflows::SagaState) -> Option<T>,
 ) -> T {
     let deadline = Instant::now() + within;
     loop {
-        let states = futures_util::future::join_all(started.iter().map(|s| async move {
+        let looks = futures_util::future::join_all(started.iter().map(|s| async move {
             match launch::history(client, &s.workflow_id).await {
                 Ok(h) if h.closed == Closed::Running => {
-                    state_if_answered(client, &s.workflow_id).await
+                    Ok(state_if_answered(client, &s.workflow_id).await)
                 }
-                _ => None,
+                Ok(h) => Err(format!("{:?}", h.closed)),
+                Err(e) => Err(format!("no history: {e}")),
             }
         }))
         .await;
-        if let Some(found) = states.iter().flatten().find_map(&check) {
+        if let Some(found) = looks.iter().flatten().flatten().find_map(&check) {
             return found;
         }
-        assert!(Instant::now() < deadline, "never saw {what}");
+        if Instant::now() >= deadline {
+            // What each saga showed at the last look, and the workers' last lines: a failure in
+            // CI is read from this alone.
+            let seen = started
+                .iter()
+                .zip(&looks)
+                .map(|(s, look)| match look {
+                    Ok(Some(st)) => format!(
+                        "{}: {} at {:?}, waiting {:?}",
+                        s.workflow_id,
+                        st.phase,
+                        st.current,
+                        st.waiting.as_ref().map(|w| (&w.activity, &w.last_error))
+                    ),
+                    Ok(None) => format!("{}: running, no answer to the query", s.workflow_id),
+                    Err(closed) => format!("{}: {closed}", s.workflow_id),
+                })
+                .collect::<Vec<_>>()
+                .join("\n");
+            panic!("never saw {what}; the last look:\n{seen}\n{}", logs());
+        }
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
 }
 
-/// Waits until every saga has paid: held in ReserveInventory (the tests slow it down) or past
-/// it. Started on a busy machine, sagas take longer to get there than on a quiet one, so a
-/// fixed pause before an outage would find them in a different place.
-async fn until_paid(client: &Client, started: impl IntoIterator<Item = &Started>) {
+/// Waits until every order has its Debit in the payments ledger: its saga is then held in
+/// ReserveInventory (the tests slow it down) or past it. Started on a busy machine, sagas take
+/// longer to get there than on a quiet one, so a fixed pause before an outage would find them
+/// in a different place. Read from the database, not asked of the sagas: a saga answers a query
+/// only when its workflow task ends, and one whose local steps all run in its first task ends
+/// that task with the saga itself, so a query could tell that it had paid only once its
+/// compensation was done, too late for an outage to hold up its refund.
+async fn until_paid(stores: &saga_activities::Stores, orders: &[Order]) {
+    let ledger = stores.payments.as_ref().expect("the payments store");
     let deadline = Instant::now() + Duration::from_secs(90);
-    for s in started {
+    for order in orders {
         loop {
-            // A saga whose first workflow task has not run yet answers no query.
-            let paid = state_if_answered(client, &s.workflow_id)
-                .await
-                .is_some_and(|st| {
-                    st.phase != "running" || st.current.as_deref() == Some(RESERVE_INVENTORY)
-                });
-            if paid {
+            let rows = ledger.for_order(&order.order_id).await.unwrap_or_default();
+            if rows
+                .iter()
+                .any(|row| row.payment_type == TransactionType::Debit.as_str())
+            {
                 break;
             }
-            assert!(Instant::now() < deadline, "{} never paid", s.workflow_id);
+            assert!(Instant::now() < deadline, "{} never paid", order.order_id);
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -196,6 +223,7 @@ async fn every_database_down_for_a_minute_under_150_sagas() {
         Duration::from_secs(150),
         &client,
         &local_started,
+        || local.log_tails(20),
         |s| {
             s.waiting
                 .as_ref()
@@ -285,8 +313,8 @@ async fn the_payments_database_down_for_five_minutes() {
     let dir = tempfile::tempdir().unwrap();
     // Held in ReserveInventory, so that the outage finds sagas paid and about to compensate
     // their payment (the `3` scenarios fail there). Six seconds, under the steps' ten-second
-    // time limit: the outage starts once the hurried sagas have paid (`until_paid`), and the
-    // last of them is still held then, however busy the machine.
+    // time limit: the outage starts once the hurried sagas' debits are in the ledger
+    // (`until_paid`), and the last of them is still held then, however busy the machine.
     let slow = "delay=ReserveInventory:6000";
     let payments = [Service::Payments];
     let mut local = databases(
@@ -320,7 +348,7 @@ async fn the_payments_database_down_for_five_minutes() {
     let undone_started = hurried.start_sagas(&client, &undone).await;
     // The outage must find the hurried ones paid, so that their deadline can cut off no forward
     // step; they are `3` orders, so their refunds will wait on the database.
-    until_paid(&client, &undone_started).await;
+    until_paid(&hurried.stores().await, &undone).await;
 
     pg.stop();
     let outage = Instant::now();
@@ -351,6 +379,7 @@ async fn the_payments_database_down_for_five_minutes() {
         look,
         &client,
         &compensating,
+        || format!("{}\n{}", hurried.log_tails(20), local.log_tails(20)),
         |s| {
             (s.phase == "compensating")
                 .then_some(s.waiting.clone())
@@ -467,6 +496,7 @@ async fn a_locked_sqlite_file_is_waited_for() {
         within,
         &client,
         &split_started,
+        || split.log_tails(20),
         |s| s.waiting.clone(),
     )
     .await;
