@@ -35,6 +35,8 @@
 # per latency run at concurrency 1), WARMUP (20, untimed sagas per run), CONFIGS, SWEEP
 # (concurrencies for a one-run sweep of this worker's configurations after the rounds, e.g.
 # "10 100 500"; empty by default), SWEEP_N (1000), SERVER_ARGS (extra start-dev flags),
+# SA_CACHE (1: the servers cache their search attributes, as a production server does; 0: as the
+# dev server comes, reading them from its store on every use; see scripts/lib/bench-server.sh),
 # WORKER_ARGS (extra `saga worker` flags), OUT (results directory), SAGA_BIN (use this binary
 # instead of building the shipped one, `target/dist/saga`).
 set -euo pipefail

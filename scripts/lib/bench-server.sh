@@ -48,6 +48,15 @@ start_bench_server() {
     # The search attributes are registered up front so no worker's first minute measures it.
     SERVER_FLAGS="--headless --log-level error --search-attribute OrderId=Keyword"
     SERVER_FLAGS+=" --search-attribute SagaOutcome=Keyword --search-attribute SagaWaiting=Keyword"
+    # Cache them, as a production server does. The dev server, unless this key is given, reads
+    # the search attributes and the namespace from its store on every use: 18 reads a saga of
+    # this worker (its start names two, its end upserts one), all on the one connection of the
+    # in-memory store, and none for a peer, whose sagas carry no search attribute. The three
+    # are registered before the first use, so the cache never misses one.
+    # SA_CACHE=0 runs the dev server as it comes (docs/performance.md, "Method").
+    if [[ ${SA_CACHE:-1} == 1 ]]; then
+        SERVER_FLAGS+=" --dynamic-config-value system.forceSearchAttributesCacheRefreshOnRead=false"
+    fi
     [[ $# -gt 0 ]] && SERVER_FLAGS+=" $*"
     # A port free_port picks is free when picked, not when the server binds it: on a busy machine
     # another process can take it in between. A server that exits on a taken port is started
