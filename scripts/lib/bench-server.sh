@@ -51,10 +51,11 @@ start_bench_server() {
     # Cache them, as a production server does. The dev server, unless this key is given, reads
     # the search attributes and the namespace from its store on every use: 18 reads a saga of
     # this worker (its start names two, its end upserts one), all on the one connection of the
-    # in-memory store, and none for a peer, whose sagas carry no search attribute. The three
-    # are registered before the first use, so the cache never misses one.
+    # in-memory store; fewer for a saga whose start names them but that upserts none, none for
+    # the eager Python peer, which starts its own sagas without any. The three are registered
+    # before the first use, so the cache never misses one.
     # SA_CACHE=0 runs the dev server as it comes (docs/performance.md, "Method").
-    if [[ ${SA_CACHE:-1} == 1 ]]; then
+    if [[ ${SA_CACHE:-1} != 0 ]]; then
         SERVER_FLAGS+=" --dynamic-config-value system.forceSearchAttributesCacheRefreshOnRead=false"
     fi
     [[ $# -gt 0 ]] && SERVER_FLAGS+=" $*"
