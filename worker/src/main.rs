@@ -249,8 +249,8 @@ fn limit_malloc_arenas() {
 /// every process (`/sys/kernel/mm/transparent_hugepage/enabled` set to `always`, as on many
 /// distributions) would back its memory with 2 MiB pages anyway: with them a worker's peak
 /// memory grew by 57 to 73 % (docs/performance-history.md, "mimalloc as the allocator"), for
-/// no CPU gain measured. `MIMALLOC_ALLOW_THP`, when set, decides
-/// instead (mimalloc reads it too).
+/// no CPU gain measured. `MIMALLOC_ALLOW_THP`, when set, decides instead (mimalloc reads it
+/// too).
 fn no_transparent_huge_pages() {
     #[cfg(target_os = "linux")]
     if std::env::var_os("MIMALLOC_ALLOW_THP").is_none() {
